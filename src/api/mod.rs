@@ -1,0 +1,79 @@
+//! The HTTP layer: poem-openapi operations, one file per tag, assembled
+//! into one `OpenApiService`. Handlers only translate HTTP into calls on
+//! `domain::Services` and back; the spec and Swagger UI are generated from
+//! these operations.
+
+pub mod auth;
+mod body;
+mod fields;
+pub mod health;
+pub mod problem;
+pub mod products;
+pub mod security;
+
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::domain::Services;
+use crate::telemetry;
+
+/// JSON bodies above this size get 413; the largest valid body (a
+/// product with a 10,000-character description) is well below it.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts and tokens
+    Auth,
+    /// The product catalog
+    Products,
+    /// Probes for orchestrators and load balancers
+    Health,
+}
+
+type Apis = (auth::AuthApi, products::ProductsApi, health::HealthApi);
+
+/// The OpenAPI service: every operation, and the spec built from them.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, products::ProductsApi, health::HealthApi),
+        "Catalog API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Accounts with JWT authentication and a product catalog. \
+         Sign up or log in to get tokens, then press Authorize and paste the \
+         access token (for `refreshTokens`, the refresh token). Every error \
+         is `application/problem+json` (RFC 9457).",
+    )
+}
+
+/// The spec as pretty JSON, exactly as committed in `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    service().spec()
+}
+
+/// The whole route tree with its middleware.
+pub fn app(
+    services: Services,
+    cors_allowed_origins: &[String],
+) -> impl Endpoint<Output = poem::Response> + 'static {
+    let api = service();
+    let routes = Route::new()
+        .nest("/api/docs", api.swagger_ui())
+        .at("/api/openapi.json", api.spec_endpoint())
+        .at("/api/openapi.yaml", api.spec_endpoint_yaml())
+        .nest("/", api);
+    let cors = (!cors_allowed_origins.is_empty()).then(|| {
+        Cors::new()
+            .allow_origins(cors_allowed_origins.iter().map(String::as_str))
+            .allow_headers(["authorization", "content-type", "x-request-id"])
+            .expose_headers(["location", "x-request-id", "www-authenticate"])
+    });
+    routes
+        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .data(services)
+        .catch_all_error(problem::from_poem_error)
+        .around(telemetry::serve_with_request_id)
+}

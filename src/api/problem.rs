@@ -1,0 +1,287 @@
+//! RFC 9457 problem details: the one shape of every error response.
+//!
+//! [`Problem`] is both a poem-openapi payload (`application/problem+json`)
+//! and a `poem::Error`, so it serves as a documented response variant and
+//! as the rejection of an extractor. `From<domain::Error>` is the single
+//! place a domain failure becomes an HTTP status, and [`from_poem_error`]
+//! turns poem's own failures (bad parameters, missing auth, unknown routes)
+//! into the same shape. Internal errors are logged with their cause chain
+//! and reach the client as an opaque 500.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::Object;
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
+
+use crate::db::error_chain;
+use crate::domain::{self, error::Taken};
+use crate::telemetry::current_request_id;
+
+/// Problem type URIs. They identify the kind of failure; clients may
+/// switch on them.
+pub mod kind {
+    pub const INVALID_INPUT: &str = "urn:catalog:problem:invalid-input";
+    pub const UNAUTHENTICATED: &str = "urn:catalog:problem:unauthenticated";
+    pub const FORBIDDEN: &str = "urn:catalog:problem:forbidden";
+    pub const NOT_FOUND: &str = "urn:catalog:problem:not-found";
+    pub const CONFLICT: &str = "urn:catalog:problem:conflict";
+    pub const METHOD_NOT_ALLOWED: &str = "urn:catalog:problem:method-not-allowed";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:catalog:problem:unsupported-media-type";
+    pub const PAYLOAD_TOO_LARGE: &str = "urn:catalog:problem:payload-too-large";
+    pub const UNAVAILABLE: &str = "urn:catalog:problem:unavailable";
+    pub const INTERNAL: &str = "urn:catalog:problem:internal";
+}
+
+/// An error response (RFC 9457).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Problem")]
+pub struct ProblemBody {
+    /// A URI naming the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this case.
+    pub detail: String,
+    /// The id of the request, as in the `X-Request-Id` header.
+    pub request_id: String,
+    /// For invalid input: the request field or parameter at fault.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem(Box<ProblemBody>);
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        Self(Box::new(ProblemBody {
+            kind: kind.to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: current_request_id(),
+            field: None,
+        }))
+    }
+
+    /// 400 naming the field at fault.
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::BAD_REQUEST, kind::INVALID_INPUT, detail);
+        problem.0.field = Some(field.to_owned());
+        problem
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, kind::UNAUTHENTICATED, detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            kind::INTERNAL,
+            "the server failed to handle this request; quote the request id when reporting it",
+        )
+    }
+
+    pub fn status(&self) -> u16 {
+        self.0.status
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.0.status, self.0.title, self.0.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl From<domain::Error> for Problem {
+    fn from(err: domain::Error) -> Self {
+        use domain::Error as E;
+        let detail = err.to_string();
+        match err {
+            E::Invalid { field, reason } => Self::invalid(field, format!("`{field}` {reason}")),
+            E::Taken(taken) => {
+                let mut problem = Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail);
+                problem.0.field = Some(
+                    match taken {
+                        Taken::Username => "username",
+                        Taken::Email => "email",
+                    }
+                    .to_owned(),
+                );
+                problem
+            }
+            E::BadCredentials | E::Unauthenticated(_) => Self::unauthenticated(detail),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
+            E::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail),
+            E::Internal(source) => {
+                tracing::error!(error = %error_chain(source.as_ref()), "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.0.to_json_string();
+        let mut response = Response::builder()
+            .status(status)
+            .content_type(<Self as Payload>::CONTENT_TYPE)
+            .body(body);
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl poem::error::ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn as_response(&self) -> Response {
+        self.clone().into_response()
+    }
+}
+
+impl Payload for Problem {
+    const CONTENT_TYPE: &'static str = "application/problem+json";
+
+    fn schema_ref() -> MetaSchemaRef {
+        ProblemBody::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemBody::register(registry);
+    }
+}
+
+/// Declares an operation's error responses: one variant per documented
+/// status, each carrying a [`Problem`], plus the 500 every operation can
+/// give. The spec lists exactly these, and `From<domain::Error>` sorts a
+/// domain failure into its variant.
+macro_rules! problems {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$vmeta:meta])* $status:literal => $variant:ident,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        $vis enum $name {
+            $($(#[$vmeta])* #[oai(status = $status)] $variant($crate::api::problem::Problem),)*
+            /// The server failed; the body says no more than the request id.
+            #[oai(status = 500)]
+            Internal($crate::api::problem::Problem),
+        }
+
+        impl From<$crate::domain::Error> for $name {
+            fn from(err: $crate::domain::Error) -> Self {
+                let problem = $crate::api::problem::Problem::from(err);
+                match problem.status() {
+                    $($status => Self::$variant(problem),)*
+                    500 => Self::Internal(problem),
+                    other => {
+                        tracing::error!(status = other, "operation returned an undocumented status");
+                        Self::Internal($crate::api::problem::Problem::internal())
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use problems;
+
+/// The `catch_all_error` handler: every error that reaches the top of the
+/// route tree leaves as problem+json.
+pub async fn from_poem_error(err: poem::Error) -> Response {
+    problem_for(err).into_response()
+}
+
+fn problem_for(err: poem::Error) -> Problem {
+    if let Some(problem) = err.downcast_ref::<Problem>() {
+        return problem.clone();
+    }
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        return Problem::invalid(
+            e.name,
+            format!("parameter `{}` is invalid: {}", e.name, e.reason),
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        // poem-openapi names path parameters by position (`param0`, …)
+        // rather than as the spec does. Every path in this API has one
+        // parameter, `{id}`.
+        let name = if e.name.starts_with("param") {
+            "id"
+        } else {
+            e.name
+        };
+        return Problem::invalid(
+            name,
+            format!("path parameter `{name}` is invalid: {}", e.reason),
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return Problem::invalid("body", format!("the request body is invalid: {}", e.reason));
+    }
+    if err.is::<AuthorizationError>() {
+        return Problem::unauthenticated(
+            "this operation needs a bearer token in the Authorization header",
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        let mut problem = Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            kind::UNSUPPORTED_MEDIA_TYPE,
+            match e {
+                ContentTypeError::ExpectContentType => {
+                    "send the body as JSON with `Content-Type: application/json`".to_owned()
+                }
+                ContentTypeError::NotSupported { content_type } => format!(
+                    "`Content-Type: {content_type}` is not supported; send application/json"
+                ),
+            },
+        );
+        problem.0.field = Some("Content-Type".into());
+        return problem;
+    }
+    let status = err.status();
+    match status {
+        StatusCode::NOT_FOUND => Problem::new(status, kind::NOT_FOUND, "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+            status,
+            kind::METHOD_NOT_ALLOWED,
+            "this method is not allowed on this resource",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            kind::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        ),
+        s if s.is_server_error() => {
+            tracing::error!(error = %error_chain(&err), "request failed");
+            Problem::internal()
+        }
+        s => Problem::new(
+            s,
+            kind::INVALID_INPUT,
+            "the request could not be understood",
+        ),
+    }
+}

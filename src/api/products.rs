@@ -1,0 +1,277 @@
+//! The Products operations: browse, create, delete.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::domain::Services;
+use crate::domain::catalog::{NewProduct, Page, PageRequest, Product};
+use crate::domain::price::Price;
+use crate::domain::values::{Description, ProductName};
+
+use super::ApiTags;
+use super::body::{Fields, FromFields, JsonBody};
+use super::problem::{Problem, problems};
+use super::security::AccessToken;
+
+#[derive(Debug, Object)]
+pub struct CreateProductRequest {
+    pub name: ProductName,
+    pub description: Option<Description>,
+    pub price: Price,
+}
+
+impl FromFields for CreateProductRequest {
+    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
+        Ok(Self {
+            name: fields.required("name")?,
+            description: fields.optional("description")?,
+            price: fields.required("price")?,
+        })
+    }
+}
+
+/// The account that owns a product.
+#[derive(Debug, Object)]
+pub struct ProductOwner {
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "Product")]
+pub struct ProductView {
+    pub id: i64,
+    pub name: String,
+    #[oai(nullable)]
+    pub description: Option<String>,
+    pub price: Price,
+    pub owner: ProductOwner,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of products, newest first.
+#[derive(Debug, Object)]
+pub struct ProductPage {
+    pub items: Vec<ProductView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+impl From<Product> for ProductView {
+    fn from(product: Product) -> Self {
+        Self {
+            id: product.id,
+            name: product.name,
+            description: product.description,
+            price: product.price,
+            owner: ProductOwner {
+                id: product.owner.id,
+                username: product.owner.username,
+            },
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+impl From<Page> for ProductPage {
+    fn from(page: Page) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ProductPageResponse {
+    /// One page of products, newest first.
+    #[oai(status = 200)]
+    Ok(Json<ProductPage>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ProductResponse {
+    /// The product.
+    #[oai(status = 200)]
+    Ok(Json<ProductView>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum CreateProductResponse {
+    /// The product was created.
+    #[oai(status = 201)]
+    Created(
+        Json<ProductView>,
+        /// Where the new product lives.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum DeleteProductResponse {
+    /// The product was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+problems! {
+    pub enum ListProblem {
+        /// `limit` or `cursor` is invalid; `field` names it.
+        400 => BadRequest,
+    }
+}
+
+problems! {
+    pub enum ListMineProblem {
+        /// `limit` or `cursor` is invalid; `field` names it.
+        400 => BadRequest,
+        /// The access token is missing, malformed, expired or otherwise invalid.
+        #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
+        401 => Unauthorized,
+    }
+}
+
+problems! {
+    pub enum GetProblem {
+        /// `id` is not an integer.
+        400 => BadRequest,
+        /// No product has this id.
+        404 => NotFound,
+    }
+}
+
+problems! {
+    pub enum CreateProblem {
+        /// A field is missing, has the wrong type or breaks its limits; `field` names it.
+        400 => BadRequest,
+        /// The access token is missing, malformed, expired or otherwise invalid.
+        #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
+        401 => Unauthorized,
+    }
+}
+
+problems! {
+    pub enum DeleteProblem {
+        /// `id` is not an integer.
+        400 => BadRequest,
+        /// The access token is missing, malformed, expired or otherwise invalid.
+        #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
+        401 => Unauthorized,
+        /// The caller neither owns the product nor is an admin.
+        403 => Forbidden,
+        /// No product has this id.
+        404 => NotFound,
+    }
+}
+
+pub struct ProductsApi;
+
+#[OpenApi(prefix_path = "/api/products", tag = "ApiTags::Products")]
+impl ProductsApi {
+    /// List products
+    ///
+    /// All products, newest first, one page at a time.
+    #[oai(path = "/", method = "get", operation_id = "listProducts")]
+    async fn list(
+        &self,
+        services: Data<&Services>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 200))]
+        cursor: Query<Option<String>>,
+    ) -> Result<ProductPageResponse, ListProblem> {
+        let request = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = services.catalog.list(None, request).await?;
+        Ok(ProductPageResponse::Ok(Json(page.into())))
+    }
+
+    /// List my products
+    ///
+    /// The caller's own products, newest first, one page at a time.
+    #[oai(path = "/my", method = "get", operation_id = "listMyProducts")]
+    async fn list_mine(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 200))]
+        cursor: Query<Option<String>>,
+    ) -> Result<ProductPageResponse, ListMineProblem> {
+        let request = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = services.catalog.list(Some(caller.0), request).await?;
+        Ok(ProductPageResponse::Ok(Json(page.into())))
+    }
+
+    /// Get a product
+    #[oai(path = "/:id", method = "get", operation_id = "getProduct")]
+    async fn get(
+        &self,
+        services: Data<&Services>,
+        /// The product's id.
+        id: Path<i64>,
+    ) -> Result<ProductResponse, GetProblem> {
+        let product = services.catalog.get(id.0).await?;
+        Ok(ProductResponse::Ok(Json(product.into())))
+    }
+
+    /// Create a product
+    ///
+    /// The caller becomes its owner.
+    #[oai(path = "/", method = "post", operation_id = "createProduct")]
+    async fn create(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+        body: JsonBody<CreateProductRequest>,
+    ) -> Result<CreateProductResponse, CreateProblem> {
+        let JsonBody(CreateProductRequest {
+            name,
+            description,
+            price,
+        }) = body;
+        let product = NewProduct {
+            name,
+            description,
+            price,
+        };
+        let product = services.catalog.create(caller.0, product).await?;
+        let location = format!("/api/products/{}", product.id);
+        Ok(CreateProductResponse::Created(
+            Json(product.into()),
+            location,
+        ))
+    }
+
+    /// Delete a product
+    ///
+    /// Only the product's owner or an admin may delete it.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteProduct")]
+    async fn delete(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+        /// The product's id.
+        id: Path<i64>,
+    ) -> Result<DeleteProductResponse, DeleteProblem> {
+        services.catalog.delete(caller.0, id.0).await?;
+        Ok(DeleteProductResponse::Deleted)
+    }
+}

@@ -1,0 +1,331 @@
+//! Typed configuration, read once from the environment (and `.env` when
+//! present). Secrets are `SecretString`s so they never reach a log, and
+//! none has a built-in default: a missing or weak one stops start-up with
+//! one line naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::accounts::AdminAccount;
+use crate::domain::values::{Email, NewPassword, Username};
+
+/// The smallest HS256 key we accept, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Settings the database needs; enough for `catalog migrate`.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`: `mysql://user:password@host:3306/name`.
+    pub url: SecretString,
+    /// `DATABASE_POOL_SIZE`: connections per process (default 10).
+    pub pool_size: usize,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a
+    /// connection before failing (default 5).
+    pub acquire_timeout: Duration,
+    /// `DATABASE_STARTUP_TIMEOUT_SECS`: how long start-up waits for the
+    /// database to answer (default 60).
+    pub startup_timeout: Duration,
+}
+
+/// `ADMIN_*`: the account ensured at start-up, when a password is given.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub username: String,
+    pub email: String,
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    /// `JWT_SECRET_KEY`: HS256 signing key, at least 32 bytes.
+    pub jwt_secret: SecretString,
+    /// `LISTEN_ADDR` (default `0.0.0.0:8080`).
+    pub listen_addr: SocketAddr,
+    /// `ACCESS_TOKEN_TTL_SECS` (default 900, 15 minutes).
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS` (default 1209600, 14 days).
+    pub refresh_token_ttl: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins; none by default.
+    pub cors_allowed_origins: Vec<String>,
+    /// `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`.
+    pub admin: Option<AdminConfig>,
+    /// `SHUTDOWN_GRACE_SECS`: how long in-flight requests may drain on
+    /// SIGTERM or Ctrl-C (default 20).
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration problem, worded as the one line start-up prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads variables through a lookup function, so tests need not touch
+/// the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment, after loading `.env` if there is one.
+    pub fn process() -> Self {
+        let _ = dotenvy::dotenv();
+        Env(|key| std::env::var(key).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(key, format!("must be {expected} (got {raw:?})"))),
+        }
+    }
+
+    fn seconds(&self, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let secs: u64 = self.parsed(key, default, "a whole number of seconds")?;
+        if secs == 0 {
+            return Err(ConfigError::new(key, "must be at least 1 second"));
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let default = DEFAULT_LISTEN_ADDR.parse().expect("valid default address");
+        self.parsed("LISTEN_ADDR", default, "an address such as 0.0.0.0:8080")
+    }
+
+    pub fn database(&self) -> Result<DatabaseConfig, ConfigError> {
+        const EXAMPLE: &str = "mysql://catalog:PASSWORD@localhost:3306/catalog";
+        let url = self.get("DATABASE_URL").ok_or_else(|| {
+            ConfigError::new("DATABASE_URL", format!("is not set (expected {EXAMPLE})"))
+        })?;
+        // Never echo the URL itself: it holds a password.
+        if !url.starts_with("mysql://") {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                format!("must be a mysql:// URL such as {EXAMPLE}"),
+            ));
+        }
+        mysql_async::Opts::from_url(&url).map_err(|_| {
+            ConfigError::new(
+                "DATABASE_URL",
+                format!("is not a valid URL (expected {EXAMPLE})"),
+            )
+        })?;
+        let pool_size: usize = self.parsed("DATABASE_POOL_SIZE", 10, "a whole number")?;
+        if pool_size == 0 {
+            return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        Ok(DatabaseConfig {
+            url: SecretString::from(url),
+            pool_size,
+            acquire_timeout: self.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
+            startup_timeout: self.seconds("DATABASE_STARTUP_TIMEOUT_SECS", 60)?,
+        })
+    }
+
+    pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        match self.get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("human") => Ok(LogFormat::Human),
+            Some("json") => Ok(LogFormat::Json),
+            Some(other) => Err(ConfigError::new(
+                "LOG_FORMAT",
+                format!("must be `human` or `json` (got {other:?})"),
+            )),
+        }
+    }
+
+    fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
+        const HOW: &str = "generate one with `openssl rand -base64 48`";
+        let secret = self
+            .get("JWT_SECRET_KEY")
+            .ok_or_else(|| ConfigError::new("JWT_SECRET_KEY", format!("is not set: {HOW}")))?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::new(
+                "JWT_SECRET_KEY",
+                format!("must be at least {MIN_SECRET_BYTES} bytes long: {HOW}"),
+            ));
+        }
+        Ok(SecretString::from(secret))
+    }
+
+    fn admin(&self) -> Result<Option<AdminConfig>, ConfigError> {
+        let Some(password) = self.get("ADMIN_PASSWORD") else {
+            return Ok(None);
+        };
+        let admin = AdminConfig {
+            username: self.get("ADMIN_USERNAME").unwrap_or_else(|| "admin".into()),
+            email: self
+                .get("ADMIN_EMAIL")
+                .unwrap_or_else(|| "admin@localhost".into()),
+            password: SecretString::from(password),
+        };
+        admin.account()?;
+        Ok(Some(admin))
+    }
+
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let access_token_ttl = self.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60)?;
+        let refresh_token_ttl = self.seconds("REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?;
+        if refresh_token_ttl <= access_token_ttl {
+            return Err(ConfigError::new(
+                "REFRESH_TOKEN_TTL_SECS",
+                "must be longer than ACCESS_TOKEN_TTL_SECS",
+            ));
+        }
+        Ok(Config {
+            database: self.database()?,
+            jwt_secret: self.jwt_secret()?,
+            listen_addr: self.listen_addr()?,
+            access_token_ttl,
+            refresh_token_ttl,
+            cors_allowed_origins: self
+                .get("CORS_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|origin| !origin.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            admin: self.admin()?,
+            shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECS", 20)?,
+        })
+    }
+}
+
+impl AdminConfig {
+    /// The validated account, or the variable that breaks a rule.
+    pub fn account(&self) -> Result<AdminAccount, ConfigError> {
+        Ok(AdminAccount {
+            username: Username::parse(self.username.clone())
+                .map_err(|reason| ConfigError::new("ADMIN_USERNAME", reason))?,
+            email: Email::parse(self.email.clone())
+                .map_err(|reason| ConfigError::new("ADMIN_EMAIL", reason))?,
+            password: NewPassword::parse(self.password.expose_secret().to_owned())
+                .map_err(|reason| ConfigError::new("ADMIN_PASSWORD", reason))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |key: &str| map.get(key).cloned())
+    }
+
+    const URL: (&str, &str) = ("DATABASE_URL", "mysql://root@127.0.0.1:3306/catalog");
+    const SECRET: (&str, &str) = ("JWT_SECRET_KEY", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let config = env(&[URL, SECRET]).config().unwrap();
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.refresh_token_ttl, Duration::from_secs(1_209_600));
+        assert_eq!(config.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
+        assert!(config.cors_allowed_origins.is_empty());
+        assert!(config.admin.is_none());
+    }
+
+    #[test]
+    fn a_missing_or_short_secret_names_the_variable() {
+        let err = env(&[URL]).config().unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+        let err = env(&[URL, ("JWT_SECRET_KEY", "short")])
+            .config()
+            .unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+        assert!(
+            err.to_string()
+                .starts_with("JWT_SECRET_KEY must be at least 32 bytes")
+        );
+    }
+
+    #[test]
+    fn a_malformed_database_url_names_the_variable_without_echoing_it() {
+        for url in [
+            "postgres://x@y/z",
+            "mysql://user:hunter2@[bad/db",
+            "not a url",
+        ] {
+            let err = env(&[("DATABASE_URL", url), SECRET]).config().unwrap_err();
+            assert_eq!(err.variable, "DATABASE_URL", "{url}");
+            assert!(!err.to_string().contains("hunter2"));
+        }
+        assert_eq!(
+            env(&[SECRET]).config().unwrap_err().variable,
+            "DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn an_admin_needs_a_valid_password() {
+        let config = env(&[URL, SECRET, ("ADMIN_PASSWORD", "a-long-enough-password")])
+            .config()
+            .unwrap();
+        assert_eq!(config.admin.unwrap().username, "admin");
+        let err = env(&[URL, SECRET, ("ADMIN_PASSWORD", "short")])
+            .config()
+            .unwrap_err();
+        assert_eq!(err.variable, "ADMIN_PASSWORD");
+    }
+
+    #[test]
+    fn origins_are_split_and_trimmed() {
+        let config = env(&[
+            URL,
+            SECRET,
+            (
+                "CORS_ALLOWED_ORIGINS",
+                " https://a.example , https://b.example,",
+            ),
+        ])
+        .config()
+        .unwrap();
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+}

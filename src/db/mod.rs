@@ -1,0 +1,168 @@
+//! Persistence: the connection pool, embedded migrations and one module of
+//! queries per table. Only this layer speaks SQL; it reports failures as
+//! [`Error`], whose variants carry meaning (a taken username) rather than
+//! driver details.
+
+pub mod models;
+pub mod products;
+pub mod schema;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
+use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Every migration under `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type Pool = DeadPool<AsyncMysqlConnection>;
+pub type Conn = deadpool::Object<AsyncMysqlConnection>;
+
+/// A unique key that a write collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    Username,
+    Email,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the {0:?} is already taken")]
+    Duplicate(UniqueKey),
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("could not get a database connection")]
+    Pool(#[from] deadpool::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How the pool is sized and how long callers wait for a connection.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    pub acquire_timeout: Duration,
+}
+
+/// Builds the pool without connecting: connections open on first use.
+pub fn pool(url: &SecretString, options: &PoolOptions) -> Pool {
+    let manager =
+        AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(url.expose_secret().to_owned());
+    DeadPool::builder(manager)
+        .max_size(options.max_size)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.acquire_timeout))
+        .recycle_timeout(Some(options.acquire_timeout))
+        .runtime(::deadpool::Runtime::Tokio1)
+        .build()
+        .expect("a pool with a runtime and timeouts always builds")
+}
+
+/// Gets a pooled connection.
+pub async fn conn(pool: &Pool) -> Result<Conn> {
+    Ok(pool.get().await?)
+}
+
+/// Answers whether the database takes a trivial query.
+pub async fn ping(pool: &Pool) -> Result<()> {
+    let mut conn = conn(pool).await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}
+
+/// Waits for the database with a capped exponential backoff, logging each
+/// failed attempt, and gives up once `deadline` has passed.
+pub async fn wait_until_ready(pool: &Pool, deadline: Duration) -> Result<()> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match ping(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if started.elapsed() + delay < deadline => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %error_chain(&err),
+                    "database not ready yet"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Applies every pending migration and returns how many ran.
+pub async fn migrate(pool: &Pool) -> Result<usize> {
+    let conn = conn(pool).await?;
+    // The harness drives the async connection from synchronous code, so it
+    // runs on a blocking thread rather than stalling a runtime worker.
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.len())
+            .map_err(|err| Error::Migration(err.to_string()))
+    })
+    .await
+    .map_err(|err| Error::Migration(err.to_string()))?
+}
+
+/// The current time at the precision the `DATETIME(6)` columns keep, so a
+/// value reads back exactly as it was written.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Renders an error with its whole `source()` chain, for logs only.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Interprets a unique-key violation. MySQL reports only a message such as
+/// `Duplicate entry 'x' for key 'users_email_key'`, so the key is found by
+/// name in it.
+fn duplicate_key(err: &diesel::result::Error) -> Option<UniqueKey> {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            let message = info.message();
+            if message.contains("users_email_key") {
+                Some(UniqueKey::Email)
+            } else if message.contains("users_username_key") {
+                Some(UniqueKey::Username)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Returns the id the last INSERT on this connection generated.
+async fn last_insert_id(conn: &mut Conn) -> Result<i64> {
+    use diesel::sql_types::Unsigned;
+    let id: u64 = diesel::select(diesel::dsl::sql::<Unsigned<diesel::sql_types::BigInt>>(
+        "LAST_INSERT_ID()",
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(id as i64)
+}

@@ -1,0 +1,32 @@
+//! Diesel's view of the tables created by `migrations/`. Written by hand to
+//! match the SQL; the integration tests run every query against the real
+//! schema, so a mismatch fails them.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Varchar,
+        username_key -> Varchar,
+        email -> Varchar,
+        email_key -> Varchar,
+        password_hash -> Varchar,
+        role -> Varchar,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> BigInt,
+        owner_id -> BigInt,
+        name -> Varchar,
+        description -> Nullable<Text>,
+        price_cents -> BigInt,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::joinable!(products -> users (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(users, products);

@@ -1,0 +1,52 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::{NewUserRow, UserRow};
+use super::schema::users;
+use super::{Conn, Error, Result, duplicate_key, last_insert_id};
+
+/// Inserts an account and returns its id, or [`Error::Duplicate`] naming
+/// the unique key it collided with.
+#[tracing::instrument(skip_all)]
+pub async fn insert(conn: &mut Conn, row: &NewUserRow<'_>) -> Result<i64> {
+    match diesel::insert_into(users::table)
+        .values(row)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => last_insert_id(conn).await,
+        Err(err) => Err(duplicate_key(&err).map_or(Error::Query(err), Error::Duplicate)),
+    }
+}
+
+#[tracing::instrument(skip(conn))]
+pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<UserRow>> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Finds an account by its lower-cased username or email.
+#[tracing::instrument(skip_all)]
+pub async fn find_by_login_key(conn: &mut Conn, key: &str) -> Result<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::username_key.eq(key).or(users::email_key.eq(key)))
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+#[tracing::instrument(skip(conn))]
+pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
+    diesel::update(users::table.find(id))
+        .set((users::role.eq(role), users::updated_at.eq(super::now())))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

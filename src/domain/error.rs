@@ -1,0 +1,55 @@
+//! The one error type of the business layer. It names what went wrong in
+//! domain terms; `api::problem` alone decides which HTTP status each means.
+
+use crate::db;
+
+use super::tokens::TokenError;
+
+/// Which unique value a new account collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Username,
+    Email,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that breaks a rule; `field` is the request field at fault.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("that {} is already taken", match .0 { Taken::Username => "username", Taken::Email => "email" })]
+    Taken(Taken),
+    /// Unknown user or wrong password; deliberately indistinguishable.
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Unauthenticated(#[from] TokenError),
+    #[error("not found")]
+    NotFound,
+    #[error("only the owner or an admin may do that")]
+    Forbidden,
+    /// A dependency, such as the database, does not answer.
+    #[error("the service is not ready: its database does not answer")]
+    Unavailable,
+    /// Anything the caller cannot fix. The source is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<db::Error> for Error {
+    fn from(err: db::Error) -> Self {
+        match err {
+            db::Error::Duplicate(db::UniqueKey::Username) => Self::Taken(Taken::Username),
+            db::Error::Duplicate(db::UniqueKey::Email) => Self::Taken(Taken::Email),
+            other => Self::internal(other),
+        }
+    }
+}

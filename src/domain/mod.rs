@@ -1,0 +1,57 @@
+//! Business rules, free of HTTP: accounts and tokens, passwords, and the
+//! product catalog. Callers get [`Error`], which says what went wrong in
+//! domain terms; the API layer decides what that means on the wire.
+
+pub mod accounts;
+pub mod catalog;
+pub mod cursor;
+pub mod error;
+pub mod passwords;
+pub mod price;
+pub mod tokens;
+pub mod values;
+
+pub use error::{Error, Result};
+
+use std::sync::Arc;
+
+/// Everything the API needs, cheap to clone into each request.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: accounts::Accounts,
+    pub catalog: catalog::Catalog,
+    pub pool: crate::db::Pool,
+}
+
+impl Services {
+    pub fn new(
+        pool: crate::db::Pool,
+        tokens: tokens::Tokens,
+        passwords: passwords::Passwords,
+    ) -> Self {
+        Self {
+            accounts: accounts::Accounts::new(pool.clone(), Arc::new(tokens), passwords),
+            catalog: catalog::Catalog::new(pool.clone()),
+            pool,
+        }
+    }
+}
+
+impl Services {
+    /// Whether the service can do its work: the database answers within
+    /// two seconds.
+    pub async fn ready(&self) -> Result<()> {
+        let ping = crate::db::ping(&self.pool);
+        match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %crate::db::error_chain(&err), "readiness check failed");
+                Err(Error::Unavailable)
+            }
+            Err(_) => {
+                tracing::warn!("readiness check timed out");
+                Err(Error::Unavailable)
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! catalog: accounts, JWT auth and a product catalog behind an
+//! OpenAPI-first REST API on MySQL.
+//!
+//! A request flows `api` (HTTP only) → `domain` (rules, no HTTP) → `db`
+//! (SQL only) and back. [`Application::build`] wires them together and
+//! binds the listener, so tests can run the real service on port 0.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Server};
+
+use config::Config;
+use domain::Services;
+use domain::accounts::AdminOutcome;
+use domain::passwords::Passwords;
+use domain::tokens::Tokens;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("the database is not usable")]
+    Database(#[from] db::Error),
+    #[error("could not prepare the service")]
+    Domain(#[from] domain::Error),
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A ready-to-run service: migrated, seeded and bound to its port.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    endpoint: BoxEndpoint<'static>,
+    config: Config,
+}
+
+impl Application {
+    /// Waits for the database, applies migrations, ensures the admin
+    /// account and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = connect_and_migrate(&config.database).await?;
+        let tokens = Tokens::new(
+            &config.jwt_secret,
+            config.access_token_ttl,
+            config.refresh_token_ttl,
+        );
+        let services = Services::new(pool, tokens, Passwords::new().await?);
+        ensure_admin(&services, &config).await?;
+
+        let acceptor = TcpListener::bind(config.listen_addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .unwrap_or(config.listen_addr);
+        let endpoint = api::app(services, &config.cors_allowed_origins).boxed();
+        Ok(Self {
+            acceptor,
+            local_addr,
+            endpoint,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful when the port was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests
+    /// finish for up to `SHUTDOWN_GRACE_SECS`.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr, "listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.config.shutdown_grace))
+            .await
+    }
+}
+
+/// Builds the pool, waits for the database and applies migrations.
+pub async fn connect_and_migrate(
+    config: &config::DatabaseConfig,
+) -> Result<db::Pool, StartupError> {
+    let pool = db::pool(
+        &config.url,
+        &db::PoolOptions {
+            max_size: config.pool_size,
+            acquire_timeout: config.acquire_timeout,
+        },
+    );
+    db::wait_until_ready(&pool, config.startup_timeout).await?;
+    let applied = db::migrate(&pool).await?;
+    tracing::info!(applied, "database migrations are up to date");
+    Ok(pool)
+}
+
+async fn ensure_admin(services: &Services, config: &Config) -> Result<(), StartupError> {
+    let Some(admin) = &config.admin else {
+        tracing::warn!(
+            "no admin account configured: set ADMIN_PASSWORD (and optionally ADMIN_USERNAME, \
+             ADMIN_EMAIL) and restart to create one"
+        );
+        return Ok(());
+    };
+    let outcome = services.accounts.ensure_admin(admin.account()?).await?;
+    match outcome {
+        AdminOutcome::Created => {
+            tracing::info!(username = %admin.username, "admin account created")
+        }
+        AdminOutcome::Promoted => {
+            tracing::info!(username = %admin.username, "existing account promoted to admin")
+        }
+        AdminOutcome::AlreadyAdmin => {
+            tracing::info!(username = %admin.username, "admin account present")
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
