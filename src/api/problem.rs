@@ -210,6 +210,11 @@ pub(crate) use problems;
 /// The `catch_all_error` handler: every error that reaches the top of the
 /// route tree leaves as problem+json.
 pub async fn from_poem_error(err: poem::Error) -> Response {
+    // An operation's documented error (a `problems!` variant) arrives as
+    // an error wrapping a finished problem+json response: pass it on.
+    if err.is_from_response() {
+        return err.into_response();
+    }
     problem_for(err).into_response()
 }
 

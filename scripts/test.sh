@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, and every test against a real
+# MySQL-compatible server.
+#
+# The server is, in order: $TEST_DATABASE_URL (a mysql:// URL without a
+# database name; the user must be able to create databases), a server on
+# 127.0.0.1:3306 as root without a password, or a throwaway MySQL 8.4
+# container where Docker runs. Each test creates and drops its own
+# database on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+container=""
+cleanup() {
+    if [ -n "$container" ]; then
+        docker rm -f "$container" >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+port_open() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+    echo "==> database: TEST_DATABASE_URL"
+elif port_open 127.0.0.1 3306; then
+    export TEST_DATABASE_URL="mysql://root@127.0.0.1:3306"
+    echo "==> database: the server on 127.0.0.1:3306"
+elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    container="catalog-test-mysql-$$"
+    echo "==> database: starting MySQL 8.4 in Docker ($container)"
+    docker run -d --rm --name "$container" -p 127.0.0.1:33306:3306 \
+        -e MYSQL_ALLOW_EMPTY_PASSWORD=yes mysql:8.4 >/dev/null
+    for _ in $(seq 1 90); do
+        if docker exec "$container" mysqladmin ping -h 127.0.0.1 --silent >/dev/null 2>&1; then
+            break
+        fi
+        sleep 1
+    done
+    export TEST_DATABASE_URL="mysql://root@127.0.0.1:33306"
+else
+    echo "error: no MySQL-compatible server for the tests." >&2
+    echo "       Set TEST_DATABASE_URL=mysql://user:password@host:port, start MySQL or" >&2
+    echo "       MariaDB on 127.0.0.1:3306 (root, no password), or install Docker." >&2
+    exit 1
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+echo "==> tests (unit, HTTP integration, spec snapshot)"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast
+else
+    cargo test --no-fail-fast
+fi

@@ -1,0 +1,109 @@
+//! The `catalog` binary's subcommands and start-up checks.
+
+use std::process::{Command, Output};
+
+use crate::helpers::TestApp;
+
+/// Runs the binary with only `vars` set, in an empty folder (so no
+/// developer `.env` leaks in).
+fn catalog(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let dir = std::env::temp_dir().join(format!("catalog-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_catalog"))
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .current_dir(&dir)
+        .output()
+        .expect("the binary runs");
+    std::fs::remove_dir_all(&dir).ok();
+    output
+}
+
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_missing_secret_stops_start_up_with_one_line_naming_it() {
+    let output = catalog(
+        &["serve"],
+        &[("DATABASE_URL", "mysql://root@127.0.0.1:3306/x")],
+    );
+    let line = one_line_error(&output);
+    assert!(line.contains("JWT_SECRET_KEY"), "{line}");
+}
+
+#[test]
+fn a_short_secret_stops_start_up() {
+    let output = catalog(
+        &[],
+        &[
+            ("DATABASE_URL", "mysql://root@127.0.0.1:3306/x"),
+            ("JWT_SECRET_KEY", "too-short"),
+        ],
+    );
+    let line = one_line_error(&output);
+    assert!(
+        line.contains("JWT_SECRET_KEY") && line.contains("32 bytes"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_malformed_database_url_stops_start_up_without_echoing_it() {
+    let output = catalog(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://user:hunter2@db/x"),
+            ("JWT_SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ],
+    );
+    let line = one_line_error(&output);
+    assert!(
+        line.contains("DATABASE_URL") && !line.contains("hunter2"),
+        "{line}"
+    );
+    let output = catalog(&["migrate"], &[]);
+    assert!(one_line_error(&output).contains("DATABASE_URL"));
+}
+
+#[test]
+fn openapi_prints_the_committed_spec_without_any_configuration() {
+    let output = catalog(&["openapi"], &[]);
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        printed.trim_end(),
+        include_str!("../../openapi/openapi.json").trim_end()
+    );
+    let yaml = catalog(&["openapi", "--format", "yaml"], &[]);
+    assert!(
+        String::from_utf8(yaml.stdout)
+            .unwrap()
+            .contains("openapi: 3.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_zero_only_when_ready() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/readyz");
+    let ok = tokio::task::spawn_blocking(move || catalog(&["healthcheck", "--url", &url], &[]))
+        .await
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let down = tokio::task::spawn_blocking(|| {
+        catalog(&["healthcheck"], &[("LISTEN_ADDR", "127.0.0.1:9")])
+    })
+    .await
+    .unwrap();
+    assert!(!down.status.success());
+}

@@ -1,0 +1,60 @@
+use serde_json::Value;
+
+use crate::helpers::{
+    TestApp, admin_sql, assert_problem, create_database, server_url, test_config,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_and_readiness_answer_200() {
+    let app = TestApp::spawn().await;
+    let live = app.get("/healthz").await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap()["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_is_503_when_the_database_stops_answering() {
+    // The app logs in as its own database user; dropping that user and
+    // killing its connections takes the database away from it alone.
+    let database = create_database().await;
+    let user = format!("u{}", &database[database.len() - 12..]);
+    admin_sql(
+        None,
+        &[
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'"),
+            format!("GRANT ALL ON `{database}`.* TO '{user}'@'%'"),
+        ],
+    )
+    .await;
+    let url = server_url().replacen("mysql://", "", 1);
+    let host = url.rsplit('@').next().unwrap();
+    let config = test_config(format!("mysql://{user}:pw-{user}@{host}/{database}"));
+    let app = TestApp::start(config, database).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    let ids = {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
+            .await
+            .unwrap();
+        let ids: Vec<u64> = conn
+            .exec(
+                "SELECT id FROM information_schema.processlist WHERE user = ?",
+                (user.clone(),),
+            )
+            .await
+            .unwrap();
+        conn.disconnect().await.ok();
+        ids
+    };
+    let mut statements = vec![format!("DROP USER '{user}'@'%'")];
+    statements.extend(ids.iter().map(|id| format!("KILL {id}")));
+    admin_sql(None, &statements).await;
+
+    let body = assert_problem(app.get("/readyz").await, 503, None).await;
+    assert!(body["detail"].as_str().unwrap().contains("database"));
+    assert_eq!(app.get("/healthz").await.status(), 200, "still alive");
+}

@@ -1,0 +1,336 @@
+//! `TestApp`: the real service, in-process on a random port, against its
+//! own freshly created database on a MySQL-compatible server.
+//!
+//! The server comes from `TEST_DATABASE_URL` (a `mysql://` URL without a
+//! database name), else `mysql://root@127.0.0.1:3306`. Each app gets a
+//! database named `catalog_test_<uuid>`, dropped when the test ends
+//! (kept if `TEST_KEEP_DATABASES` is set). Set `TEST_LOG=1` to see the
+//! service's logs.
+
+use std::net::SocketAddr;
+use std::sync::Once;
+use std::time::Duration;
+
+use catalog::Application;
+use catalog::config::{Config, DatabaseConfig, LogFormat};
+use mysql_async::prelude::Queryable;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The server's URL without a database name.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Runs SQL on the test server as its admin user.
+pub async fn admin_sql(database: Option<&str>, statements: &[String]) {
+    let url = match database {
+        Some(db) => format!("{}/{db}", server_url()),
+        None => server_url(),
+    };
+    let opts = mysql_async::Opts::from_url(&url).expect("TEST_DATABASE_URL is a mysql:// URL");
+    let mut conn = mysql_async::Conn::new(opts)
+        .await
+        .expect("the test database server answers (is MariaDB running?)");
+    for statement in statements {
+        conn.query_drop(statement).await.expect("admin SQL runs");
+    }
+    conn.disconnect().await.ok();
+}
+
+/// A fresh, empty database.
+pub async fn create_database() -> String {
+    let name = format!("catalog_test_{}", uuid::Uuid::new_v4().simple());
+    admin_sql(
+        None,
+        &[format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )],
+    )
+    .await;
+    name
+}
+
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        database: DatabaseConfig {
+            url: SecretString::from(database_url),
+            pool_size: 4,
+            acquire_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(10),
+        },
+        jwt_secret: SecretString::from(TEST_SECRET),
+        listen_addr: "127.0.0.1:0".parse().expect("valid address"),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+        cors_allowed_origins: Vec::new(),
+        admin: None,
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+/// The signing key every test app uses, so tests can forge tokens.
+pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-for-hs256-0123";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub database: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A signed-up user and the tokens signup gave it.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            catalog::telemetry::init(LogFormat::Human);
+        }
+    });
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns an app on its own new database, after `adjust` edits the
+    /// configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let database = create_database().await;
+        let mut config = test_config(format!("{}/{database}", server_url()));
+        adjust(&mut config);
+        Self::start(config, database).await
+    }
+
+    pub async fn start(config: Config, database: String) -> Self {
+        init_logs();
+        let app = Application::build(config).await.expect("the app starts");
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            database,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client builds"),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks the server to stop and waits until it has drained.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn signup(&self, body: &Value) -> Response {
+        self.post_json("/api/auth/signup", body).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/api/auth/refresh"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn me(&self, token: &str) -> Response {
+        self.client
+            .get(self.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn list_products(&self, query: &str) -> Response {
+        self.get(&format!("/api/products{query}")).await
+    }
+
+    pub async fn my_products(&self, token: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/api/products/my{query}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_product(&self, id: impl std::fmt::Display) -> Response {
+        self.get(&format!("/api/products/{id}")).await
+    }
+
+    pub async fn create_product(&self, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/products"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_product(&self, token: &str, id: impl std::fmt::Display) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/products/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs up `name` (email `name@example.com`) and returns its tokens.
+    pub async fn new_user(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.com");
+        let response = self
+            .signup(&json!({"username": name, "email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "signup of {name}");
+        let body: Value = response.json().await.expect("json");
+        TestUser {
+            id: body["id"].as_i64().expect("id"),
+            username: name.to_owned(),
+            email,
+            access_token: body["access_token"].as_str().expect("access").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    /// Creates a product and returns its JSON.
+    pub async fn new_product(&self, user: &TestUser, name: &str, price: f64) -> Value {
+        let response = self
+            .create_product(&user.access_token, &json!({"name": name, "price": price}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+}
+
+impl Drop for TestApp {
+    /// Drops the test's database. Drop cannot await, so a short-lived
+    /// runtime on its own thread does the work.
+    fn drop(&mut self) {
+        if std::env::var_os("TEST_KEEP_DATABASES").is_some() {
+            return;
+        }
+        let database = std::mem::take(&mut self.database);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(admin_sql(
+                None,
+                &[format!("DROP DATABASE IF EXISTS `{database}`")],
+            ));
+        })
+        .join();
+    }
+}
+
+/// Checks a problem+json response and returns its body.
+pub async fn assert_problem(response: Response, status: u16, field: Option<&str>) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id header")
+        .to_owned();
+    if status == 401 {
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("Bearer")
+        );
+    }
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["request_id"], request_id.as_str());
+    for key in ["type", "title", "detail"] {
+        assert!(
+            body[key].as_str().is_some_and(|s| !s.is_empty()),
+            "{key} in {body}"
+        );
+    }
+    assert_eq!(body["field"].as_str(), field, "field in {body}");
+    let detail = body["detail"].as_str().unwrap_or_default().to_lowercase();
+    for internal in [
+        "sql",
+        "diesel",
+        "mysql",
+        "poem",
+        "panicked",
+        "duplicate entry",
+    ] {
+        assert!(!detail.contains(internal), "internal detail leaked: {body}");
+    }
+    body
+}

@@ -1,0 +1,13 @@
+//! Black-box tests: the real service over HTTP against a real database.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod products;
+mod spec;
+mod tokens;
