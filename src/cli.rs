@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let line = crate::db::error_chain(&err);
+            let line = crate::telemetry::error_chain(&err);
             tracing::error!(error = %line, "start-up failed");
             eprintln!("error: {line}");
             ExitCode::FAILURE

@@ -85,6 +85,18 @@ pub async fn serve_with_request_id<E: Endpoint>(
     Ok(response)
 }
 
+/// Renders an error with its whole `source()` chain, for logs only.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::well_formed;

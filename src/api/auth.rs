@@ -210,6 +210,10 @@ problems! {
         400 => BadRequest,
         /// The username or email is taken (ignoring case); `field` says which.
         409 => Conflict,
+        /// The body is over 64 KiB.
+        413 => PayloadTooLarge,
+        /// The body is not `application/json`.
+        415 => UnsupportedMediaType,
     }
 }
 
@@ -220,6 +224,10 @@ problems! {
         /// Unknown user or wrong password; the two are not told apart.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,
+        /// The body is over 64 KiB.
+        413 => PayloadTooLarge,
+        /// The body is not `application/json`.
+        415 => UnsupportedMediaType,
     }
 }
 

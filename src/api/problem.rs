@@ -18,9 +18,8 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
 
-use crate::db::error_chain;
 use crate::domain::{self, error::Taken};
-use crate::telemetry::current_request_id;
+use crate::telemetry::{current_request_id, error_chain};
 
 /// Problem type URIs. They identify the kind of failure; clients may
 /// switch on them.

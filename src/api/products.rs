@@ -154,6 +154,10 @@ problems! {
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,
+        /// The body is over 64 KiB.
+        413 => PayloadTooLarge,
+        /// The body is not `application/json`.
+        415 => UnsupportedMediaType,
     }
 }
 

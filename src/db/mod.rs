@@ -89,7 +89,7 @@ pub async fn wait_until_ready(pool: &Pool, deadline: Duration) -> Result<()> {
                 tracing::warn!(
                     attempt,
                     retry_in_ms = delay.as_millis() as u64,
-                    error = %error_chain(&err),
+                    error = %crate::telemetry::error_chain(&err),
                     "database not ready yet"
                 );
                 tokio::time::sleep(delay).await;
@@ -101,20 +101,44 @@ pub async fn wait_until_ready(pool: &Pool, deadline: Duration) -> Result<()> {
     }
 }
 
+/// Name of the MySQL advisory lock held while migrating.
+const MIGRATION_LOCK: &str = "catalog-migrations";
+
 /// Applies every pending migration and returns how many ran.
+///
+/// Replicas starting together would race to create the same tables, so
+/// the work happens under a MySQL advisory lock: the first replica
+/// migrates, the others wait and then find nothing pending.
 pub async fn migrate(pool: &Pool) -> Result<usize> {
-    let conn = conn(pool).await?;
+    let mut conn = conn(pool).await?;
+    let locked: Option<i32> = diesel::select(diesel::dsl::sql::<
+        diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+    >(&format!("GET_LOCK('{MIGRATION_LOCK}', 300)")))
+    .get_result(&mut conn)
+    .await?;
+    if locked != Some(1) {
+        return Err(Error::Migration(
+            "timed out waiting for another replica's migrations".into(),
+        ));
+    }
     // The harness drives the async connection from synchronous code, so it
     // runs on a blocking thread rather than stalling a runtime worker.
-    tokio::task::spawn_blocking(move || {
+    let (mut conn, applied) = tokio::task::spawn_blocking(move || {
         let mut harness = AsyncMigrationHarness::new(conn);
-        harness
+        let applied = harness
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())
-            .map_err(|err| Error::Migration(err.to_string()))
+            .map_err(|err| Error::Migration(err.to_string()));
+        (harness.into_inner(), applied)
     })
     .await
-    .map_err(|err| Error::Migration(err.to_string()))?
+    .map_err(|err| Error::Migration(err.to_string()))?;
+    // Closing the connection would free the lock too; release it so the
+    // pooled connection goes back clean.
+    diesel::sql_query(format!("DO RELEASE_LOCK('{MIGRATION_LOCK}')"))
+        .execute(&mut conn)
+        .await?;
+    applied
 }
 
 /// The current time at the precision the `DATETIME(6)` columns keep, so a
@@ -122,18 +146,6 @@ pub async fn migrate(pool: &Pool) -> Result<usize> {
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     chrono::Utc::now().naive_utc().trunc_subsecs(6)
-}
-
-/// Renders an error with its whole `source()` chain, for logs only.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// Interprets a unique-key violation. MySQL reports only a message such as

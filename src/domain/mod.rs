@@ -45,7 +45,7 @@ impl Services {
         match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
-                tracing::warn!(error = %crate::db::error_chain(&err), "readiness check failed");
+                tracing::warn!(error = %crate::telemetry::error_chain(&err), "readiness check failed");
                 Err(Error::Unavailable)
             }
             Err(_) => {

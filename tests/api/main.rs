@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod products;
 mod spec;
+mod startup;
 mod tokens;

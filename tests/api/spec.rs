@@ -92,6 +92,15 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
             .is_some()
     };
     assert!(documented("/api/auth/signup", "post", "409"));
+    for op in [
+        ("/api/auth/signup", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/products", "post"),
+    ] {
+        for status in ["400", "413", "415"] {
+            assert!(documented(op.0, op.1, status), "{op:?} {status}");
+        }
+    }
     assert!(documented("/api/auth/signup", "post", "201"));
     assert!(documented("/api/products", "post", "201"));
     assert!(
