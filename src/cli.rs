@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::Env;
+use crate::config::{Env, ProcessEnv};
 use crate::{Application, StartupError, api, connect_and_migrate, shutdown_signal, telemetry};
 
 #[derive(Debug, Parser)]
@@ -69,7 +69,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(env: &Env<fn(&str) -> Option<String>>) -> Result<(), StartupError> {
+async fn serve(env: &ProcessEnv) -> Result<(), StartupError> {
     telemetry::init(env.log_format()?);
     let config = env.config()?;
     let app = Application::build(config).await?;
@@ -83,13 +83,13 @@ async fn serve(env: &Env<fn(&str) -> Option<String>>) -> Result<(), StartupError
         })
 }
 
-async fn migrate(env: &Env<fn(&str) -> Option<String>>) -> Result<(), StartupError> {
+async fn migrate(env: &ProcessEnv) -> Result<(), StartupError> {
     telemetry::init(env.log_format()?);
     connect_and_migrate(&env.database()?).await?;
     Ok(())
 }
 
-async fn healthcheck(env: &Env<fn(&str) -> Option<String>>, url: Option<String>) -> ExitCode {
+async fn healthcheck(env: &ProcessEnv, url: Option<String>) -> ExitCode {
     let url = match url {
         Some(url) => url,
         None => match env.listen_addr() {

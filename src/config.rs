@@ -85,7 +85,10 @@ impl ConfigError {
 /// the process environment.
 pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
 
-impl Env<fn(&str) -> Option<String>> {
+/// The process environment, as [`Env::process`] reads it.
+pub type ProcessEnv = Env<fn(&str) -> Option<String>>;
+
+impl ProcessEnv {
     /// The process environment, after loading `.env` if there is one.
     pub fn process() -> Self {
         let _ = dotenvy::dotenv();

@@ -40,6 +40,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the server stopped with an error")]
+    Serve(#[source] std::io::Error),
 }
 
 /// A ready-to-run service: migrated, seeded and bound to its port.
@@ -47,7 +49,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     endpoint: BoxEndpoint<'static>,
-    config: Config,
+    shutdown_grace: std::time::Duration,
 }
 
 impl Application {
@@ -80,7 +82,7 @@ impl Application {
             acceptor,
             local_addr,
             endpoint,
-            config,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -94,7 +96,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr, "listening");
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.config.shutdown_grace))
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
             .await
     }
 }
