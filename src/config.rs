@@ -49,12 +49,28 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// `JWT_SECRET_KEY`: HS256 signing key, at least 32 bytes.
     pub jwt_secret: SecretString,
+    /// `JWT_PREVIOUS_SECRET_KEYS`: comma-separated earlier keys that still
+    /// verify tokens (named by `kid`) but never sign; for key rotation.
+    pub jwt_previous_secrets: Vec<SecretString>,
     /// `LISTEN_ADDR` (default `0.0.0.0:8080`).
     pub listen_addr: SocketAddr,
     /// `ACCESS_TOKEN_TTL_SECS` (default 900, 15 minutes).
     pub access_token_ttl: Duration,
-    /// `REFRESH_TOKEN_TTL_SECS` (default 1209600, 14 days).
+    /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a session from its
+    /// login, however often it refreshes (default 1209600, 14 days).
     pub refresh_token_ttl: Duration,
+    /// `REFRESH_TOKEN_IDLE_TTL_SECS`: how long a refresh token lives unused
+    /// (default 86400, 24 hours).
+    pub refresh_token_idle_ttl: Duration,
+    /// `SESSION_PURGE_INTERVAL_SECS`: how often expired refresh tokens and
+    /// login counters are deleted (default 3600).
+    pub session_purge_interval: Duration,
+    /// `LOGIN_MAX_FAILURES`: failed logins per account before 429
+    /// (default 10).
+    pub login_max_failures: u32,
+    /// `LOGIN_FAILURE_WINDOW_SECS`: the window those failures count in,
+    /// and the lockout (default 900, 15 minutes).
+    pub login_failure_window: Duration,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins; none by default.
     pub cors_allowed_origins: Vec<String>,
     /// `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`.
@@ -170,6 +186,26 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    fn jwt_previous_secrets(&self) -> Result<Vec<SecretString>, ConfigError> {
+        let Some(list) = self.get("JWT_PREVIOUS_SECRET_KEYS") else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .map(|secret| {
+                if secret.len() < MIN_SECRET_BYTES {
+                    Err(ConfigError::new(
+                        "JWT_PREVIOUS_SECRET_KEYS",
+                        format!("holds a key shorter than {MIN_SECRET_BYTES} bytes"),
+                    ))
+                } else {
+                    Ok(SecretString::from(secret.to_owned()))
+                }
+            })
+            .collect()
+    }
+
     fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
         const HOW: &str = "generate one with `openssl rand -base64 48`";
         let secret = self
@@ -208,9 +244,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 "must be longer than ACCESS_TOKEN_TTL_SECS",
             ));
         }
+        let login_max_failures: u32 = self.parsed("LOGIN_MAX_FAILURES", 10, "a whole number")?;
+        if login_max_failures == 0 {
+            return Err(ConfigError::new("LOGIN_MAX_FAILURES", "must be at least 1"));
+        }
         Ok(Config {
             database: self.database()?,
             jwt_secret: self.jwt_secret()?,
+            jwt_previous_secrets: self.jwt_previous_secrets()?,
+            refresh_token_idle_ttl: self.seconds("REFRESH_TOKEN_IDLE_TTL_SECS", 24 * 3600)?,
+            session_purge_interval: self.seconds("SESSION_PURGE_INTERVAL_SECS", 3600)?,
+            login_max_failures,
+            login_failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS", 15 * 60)?,
             listen_addr: self.listen_addr()?,
             access_token_ttl,
             refresh_token_ttl,
@@ -269,6 +314,27 @@ mod tests {
         assert_eq!(config.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
         assert!(config.cors_allowed_origins.is_empty());
         assert!(config.admin.is_none());
+        assert_eq!(config.refresh_token_idle_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.login_max_failures, 10);
+        assert_eq!(config.login_failure_window, Duration::from_secs(900));
+        assert!(config.jwt_previous_secrets.is_empty());
+    }
+
+    #[test]
+    fn previous_keys_are_listed_and_must_be_long_enough() {
+        let two = "0123456789abcdef0123456789abcdef-old1, 0123456789abcdef0123456789abcdef-old2";
+        let config = env(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", two)])
+            .config()
+            .unwrap();
+        assert_eq!(config.jwt_previous_secrets.len(), 2);
+        let err = env(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", "tiny-key")])
+            .config()
+            .unwrap_err();
+        assert_eq!(err.variable, "JWT_PREVIOUS_SECRET_KEYS");
+        assert!(
+            !err.to_string().contains("tiny-key"),
+            "the key is not echoed"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ use config::Config;
 use domain::Services;
 use domain::accounts::AdminOutcome;
 use domain::passwords::Passwords;
+use domain::sessions::SessionPolicy;
+use domain::throttle::ThrottlePolicy;
 use domain::tokens::Tokens;
 
 /// Why the service could not start.
@@ -50,6 +52,8 @@ pub struct Application {
     local_addr: SocketAddr,
     endpoint: BoxEndpoint<'static>,
     shutdown_grace: std::time::Duration,
+    services: Services,
+    purge_interval: std::time::Duration,
 }
 
 impl Application {
@@ -57,12 +61,18 @@ impl Application {
     /// account and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let pool = connect_and_migrate(&config.database).await?;
-        let tokens = Tokens::new(
-            &config.jwt_secret,
-            config.access_token_ttl,
-            config.refresh_token_ttl,
-        );
-        let services = Services::new(pool, tokens, Passwords::new().await?);
+        let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
+        let sessions = SessionPolicy {
+            access_ttl: config.access_token_ttl,
+            refresh_absolute_ttl: config.refresh_token_ttl,
+            refresh_idle_ttl: config.refresh_token_idle_ttl,
+        };
+        let throttle = ThrottlePolicy {
+            max_failures: config.login_max_failures,
+            window: config.login_failure_window,
+        };
+        let passwords = Passwords::new().await?;
+        let services = Services::new(pool, tokens, passwords, sessions, throttle);
         ensure_admin(&services, &config).await?;
 
         let acceptor = TcpListener::bind(config.listen_addr)
@@ -77,12 +87,14 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .unwrap_or(config.listen_addr);
-        let endpoint = api::app(services, &config.cors_allowed_origins).boxed();
+        let endpoint = api::app(services.clone(), &config.cors_allowed_origins).boxed();
         Ok(Self {
             acceptor,
             local_addr,
             endpoint,
             shutdown_grace: config.shutdown_grace,
+            services,
+            purge_interval: config.session_purge_interval,
         })
     }
 
@@ -95,9 +107,12 @@ impl Application {
     /// finish for up to `SHUTDOWN_GRACE_SECS`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr, "listening");
-        Server::new_with_acceptor(self.acceptor)
+        let purge = tokio::spawn(purge_periodically(self.services, self.purge_interval));
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
-            .await
+            .await;
+        purge.abort();
+        served
     }
 }
 
@@ -139,6 +154,24 @@ async fn ensure_admin(services: &Services, config: &Config) -> Result<(), Startu
         }
     }
     Ok(())
+}
+
+/// Deletes expired refresh tokens and login counters every `interval`.
+/// Every replica runs this; the deletes are idempotent.
+async fn purge_periodically(services: Services, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match services.accounts.purge_expired().await {
+            Ok((tokens, counters)) => {
+                tracing::debug!(tokens, counters, "purged expired sessions");
+            }
+            Err(err) => {
+                tracing::warn!(error = %telemetry::error_chain(&err), "purging expired sessions failed");
+            }
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

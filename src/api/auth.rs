@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::domain::Services;
 use crate::domain::accounts::{NewAccount, Role, Session, User};
-use crate::domain::tokens::TokenPair;
+use crate::domain::sessions::TokenPair;
 use crate::domain::values::{Email, LoginName, NewPassword, Password, Username};
 
 use super::ApiTags;
@@ -48,6 +48,23 @@ impl FromFields for LoginRequest {
         Ok(Self {
             username: fields.required("username")?,
             password: fields.required("password")?,
+        })
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ChangePasswordRequest {
+    #[oai(write_only)]
+    pub current_password: Password,
+    #[oai(write_only)]
+    pub new_password: NewPassword,
+}
+
+impl FromFields for ChangePasswordRequest {
+    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
+        Ok(Self {
+            current_password: fields.required("current_password")?,
+            new_password: fields.required("new_password")?,
         })
     }
 }
@@ -204,6 +221,13 @@ pub enum AccountResponse {
     Ok(Json<Account>),
 }
 
+#[derive(Debug, ApiResponse)]
+pub enum SessionEndedResponse {
+    /// Done: the session or sessions are over.
+    #[oai(status = 204)]
+    Ended,
+}
+
 problems! {
     pub enum SignupProblem {
         /// A field is missing, has the wrong type or breaks its limits; `field` names it.
@@ -228,12 +252,34 @@ problems! {
         413 => PayloadTooLarge,
         /// The body is not `application/json`.
         415 => UnsupportedMediaType,
+        /// Too many failed logins for this account (or name) recently.
+        #[oai(header(name = "Retry-After", ty = "u64", description = "Seconds until attempts are accepted again."))]
+        429 => TooManyRequests,
+    }
+}
+
+problems! {
+    pub enum ChangePasswordProblem {
+        /// A field is missing, has the wrong type or breaks its limits; `field` names it.
+        400 => BadRequest,
+        /// The access token is missing, malformed, expired or revoked.
+        #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
+        401 => Unauthorized,
+        /// `current_password` is wrong.
+        403 => Forbidden,
+        /// The body is over 64 KiB.
+        413 => PayloadTooLarge,
+        /// The body is not `application/json`.
+        415 => UnsupportedMediaType,
+        /// Too many wrong passwords for this account recently.
+        #[oai(header(name = "Retry-After", ty = "u64", description = "Seconds until attempts are accepted again."))]
+        429 => TooManyRequests,
     }
 }
 
 problems! {
     pub enum TokenProblem {
-        /// The bearer token is missing, malformed, expired, of the wrong kind or signed with another key.
+        /// The bearer token is missing, malformed, expired, revoked, of the wrong kind or signed with an unknown key.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,
     }
@@ -285,7 +331,8 @@ impl AuthApi {
     /// Refresh tokens
     ///
     /// Send a refresh token as the bearer token; get a new access and
-    /// refresh token.
+    /// refresh token. The refresh token sent is used up: sending it again
+    /// ends its whole session.
     #[oai(path = "/refresh", method = "post", operation_id = "refreshTokens")]
     async fn refresh(
         &self,
@@ -307,5 +354,59 @@ impl AuthApi {
     ) -> Result<AccountResponse, TokenProblem> {
         let user = services.accounts.user(caller.0).await?;
         Ok(AccountResponse::Ok(Json(user.into())))
+    }
+
+    /// Log out
+    ///
+    /// Send a refresh token as the bearer token; its session ends and none
+    /// of its refresh tokens work any more.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        services: Data<&Services>,
+        token: RefreshToken,
+    ) -> Result<SessionEndedResponse, TokenProblem> {
+        services.accounts.logout(&token.0.token).await?;
+        Ok(SessionEndedResponse::Ended)
+    }
+
+    /// Log out everywhere
+    ///
+    /// Ends every session of the caller: all refresh tokens and all access
+    /// tokens issued so far stop working.
+    #[oai(
+        path = "/logout-all",
+        method = "post",
+        operation_id = "logoutEverywhere"
+    )]
+    async fn logout_all(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+    ) -> Result<SessionEndedResponse, TokenProblem> {
+        services.accounts.logout_everywhere(caller.0).await?;
+        Ok(SessionEndedResponse::Ended)
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password. Every session ends: tokens issued before
+    /// the change stop working, so log in again with the new password.
+    #[oai(path = "/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<SessionEndedResponse, ChangePasswordProblem> {
+        let JsonBody(ChangePasswordRequest {
+            current_password,
+            new_password,
+        }) = body;
+        services
+            .accounts
+            .change_password(caller.0, current_password, new_password)
+            .await?;
+        Ok(SessionEndedResponse::Ended)
     }
 }

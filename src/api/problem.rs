@@ -32,6 +32,8 @@ pub mod kind {
     pub const METHOD_NOT_ALLOWED: &str = "urn:catalog:problem:method-not-allowed";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:catalog:problem:unsupported-media-type";
     pub const PAYLOAD_TOO_LARGE: &str = "urn:catalog:problem:payload-too-large";
+    pub const TOO_MANY_REQUESTS: &str = "urn:catalog:problem:too-many-requests";
+    pub const WRONG_PASSWORD: &str = "urn:catalog:problem:wrong-password";
     pub const UNAVAILABLE: &str = "urn:catalog:problem:unavailable";
     pub const INTERNAL: &str = "urn:catalog:problem:internal";
 }
@@ -57,24 +59,32 @@ pub struct ProblemBody {
 }
 
 #[derive(Debug, Clone)]
-pub struct Problem(Box<ProblemBody>);
+pub struct Problem {
+    body: Box<ProblemBody>,
+    /// Seconds for the `Retry-After` header of a 429.
+    retry_after: Option<u64>,
+}
 
 impl Problem {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
-        Self(Box::new(ProblemBody {
+        let body = Box::new(ProblemBody {
             kind: kind.to_owned(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
             request_id: current_request_id(),
             field: None,
-        }))
+        });
+        Self {
+            body,
+            retry_after: None,
+        }
     }
 
     /// 400 naming the field at fault.
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         let mut problem = Self::new(StatusCode::BAD_REQUEST, kind::INVALID_INPUT, detail);
-        problem.0.field = Some(field.to_owned());
+        problem.body.field = Some(field.to_owned());
         problem
     }
 
@@ -91,13 +101,17 @@ impl Problem {
     }
 
     pub fn status(&self) -> u16 {
-        self.0.status
+        self.body.status
     }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.0.status, self.0.title, self.0.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.body.status, self.body.title, self.body.detail
+        )
     }
 }
 
@@ -111,7 +125,7 @@ impl From<domain::Error> for Problem {
             E::Invalid { field, reason } => Self::invalid(field, format!("`{field}` {reason}")),
             E::Taken(taken) => {
                 let mut problem = Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail);
-                problem.0.field = Some(
+                problem.body.field = Some(
                     match taken {
                         Taken::Username => "username",
                         Taken::Email => "email",
@@ -121,6 +135,20 @@ impl From<domain::Error> for Problem {
                 problem
             }
             E::BadCredentials | E::Unauthenticated(_) => Self::unauthenticated(detail),
+            E::Throttled { retry_after_secs } => {
+                let mut problem = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    kind::TOO_MANY_REQUESTS,
+                    detail,
+                );
+                problem.retry_after = Some(retry_after_secs);
+                problem
+            }
+            E::WrongPassword => {
+                let mut problem = Self::new(StatusCode::FORBIDDEN, kind::WRONG_PASSWORD, detail);
+                problem.body.field = Some("current_password".to_owned());
+                problem
+            }
             E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
             E::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail),
@@ -135,8 +163,8 @@ impl From<domain::Error> for Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = self.0.to_json_string();
+            StatusCode::from_u16(self.body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.body.to_json_string();
         let mut response = Response::builder()
             .status(status)
             .content_type(<Self as Payload>::CONTENT_TYPE)
@@ -146,13 +174,18 @@ impl IntoResponse for Problem {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
 
 impl poem::error::ResponseError for Problem {
     fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn as_response(&self) -> Response {
@@ -262,7 +295,7 @@ fn problem_for(err: poem::Error) -> Problem {
                 ),
             },
         );
-        problem.0.field = Some("Content-Type".into());
+        problem.body.field = Some("Content-Type".into());
         return problem;
     }
     let status = err.status();

@@ -26,6 +26,7 @@ async fn check_access_token(req: &Request, bearer: Bearer) -> poem::Result<i64> 
     services
         .accounts
         .authenticate(&bearer.token)
+        .await
         .map_err(|err| Problem::from(err).into())
 }
 

@@ -3,8 +3,10 @@
 //! [`Error`], whose variants carry meaning (a taken username) rather than
 //! driver details.
 
+pub mod login_failures;
 pub mod models;
 pub mod products;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod users;
 

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{products, users};
+use super::schema::{products, refresh_tokens, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql))]
@@ -15,6 +15,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub created_at: NaiveDateTime,
+    pub token_version: i32,
 }
 
 #[derive(Debug, Insertable)]
@@ -51,4 +52,26 @@ pub struct NewProductRow<'a> {
     pub price_cents: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::mysql::Mysql))]
+pub struct RefreshTokenRow {
+    pub family_id: Vec<u8>,
+    pub user_id: i64,
+    pub expires_at: NaiveDateTime,
+    pub idle_expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefreshTokenRow<'a> {
+    pub token_hash: &'a [u8],
+    pub family_id: &'a [u8],
+    pub user_id: i64,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub idle_expires_at: NaiveDateTime,
 }

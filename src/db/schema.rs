@@ -13,6 +13,29 @@ diesel::table! {
         role -> Varchar,
         created_at -> Datetime,
         updated_at -> Datetime,
+        token_version -> Integer,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        token_hash -> Binary,
+        family_id -> Binary,
+        user_id -> BigInt,
+        issued_at -> Datetime,
+        expires_at -> Datetime,
+        idle_expires_at -> Datetime,
+        used_at -> Nullable<Datetime>,
+        revoked_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    login_failures (throttle_key) {
+        throttle_key -> Varchar,
+        failures -> Integer,
+        window_started_at -> Datetime,
     }
 }
 
@@ -29,4 +52,5 @@ diesel::table! {
 }
 
 diesel::joinable!(products -> users (owner_id));
-diesel::allow_tables_to_appear_in_same_query!(users, products);
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, products, refresh_tokens);

@@ -50,3 +50,40 @@ pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Stores a new password hash and moves the token version on, so tokens
+/// issued before stop working.
+#[tracing::instrument(skip_all, fields(id))]
+pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Result<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::token_version.eq(users::token_version + 1),
+            users::updated_at.eq(super::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the token version on, so every access token issued so far stops
+/// working.
+#[tracing::instrument(skip(conn))]
+pub async fn bump_token_version(conn: &mut Conn, id: i64) -> Result<()> {
+    diesel::update(users::table.find(id))
+        .set(users::token_version.eq(users::token_version + 1))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user's current token version, if the user exists.
+#[tracing::instrument(skip(conn))]
+pub async fn token_version(conn: &mut Conn, id: i64) -> Result<Option<i32>> {
+    Ok(users::table
+        .find(id)
+        .select(users::token_version)
+        .first(conn)
+        .await
+        .optional()?)
+}

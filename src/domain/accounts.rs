@@ -1,14 +1,16 @@
-//! Accounts: signing up, logging in, refreshing tokens and the admin
-//! account made from configuration.
+//! Accounts: signing up, logging in (throttled), sessions and passwords,
+//! and the admin account made from configuration.
 
-use std::sync::Arc;
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 
 use crate::db::{self, Pool, models::NewUserRow, models::UserRow};
-use chrono::{DateTime, Utc};
 
 use super::error::{Error, Result};
 use super::passwords::Passwords;
-use super::tokens::{TokenError, TokenKind, TokenPair, Tokens};
+use super::sessions::{Sessions, TokenPair};
+use super::throttle::{self, LoginThrottle};
+use super::tokens::TokenError;
 use super::values::{Email, LoginName, NewPassword, Password, Username, login_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,55 +87,129 @@ pub enum AdminOutcome {
 #[derive(Clone)]
 pub struct Accounts {
     pool: Pool,
-    tokens: Arc<Tokens>,
+    sessions: Sessions,
     passwords: Passwords,
+    throttle: LoginThrottle,
 }
 
 impl Accounts {
-    pub fn new(pool: Pool, tokens: Arc<Tokens>, passwords: Passwords) -> Self {
+    pub fn new(
+        pool: Pool,
+        sessions: Sessions,
+        passwords: Passwords,
+        throttle: LoginThrottle,
+    ) -> Self {
         Self {
             pool,
-            tokens,
+            sessions,
             passwords,
+            throttle,
         }
     }
 
     #[tracing::instrument(skip_all, fields(username = %account.username.as_str()))]
     pub async fn signup(&self, account: NewAccount) -> Result<Session> {
         let user = self.create(account, Role::User).await?;
-        let tokens = self.issue(user.id)?;
+        let mut conn = db::conn(&self.pool).await?;
+        let tokens = self.sessions.start(&mut conn, user.id, 0).await?;
         Ok(Session { user, tokens })
     }
 
     /// Logs in by username or email. Unknown users and wrong passwords
-    /// fail alike and take alike long.
+    /// fail alike, take alike long and are throttled alike.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
-        let row = {
-            let mut conn = db::conn(&self.pool).await?;
-            db::users::find_by_login_key(&mut conn, &login_key(name.as_str())).await?
-        };
+        let key = login_key(name.as_str());
+        let mut conn = db::conn(&self.pool).await?;
+        let row = db::users::find_by_login_key(&mut conn, &key).await?;
+        let throttle_key = throttle::key(row.as_ref().map(|row| row.id), &key);
+        self.throttle.check(&mut conn, &throttle_key).await?;
+
         let hash = row.as_ref().map(|row| row.password_hash.clone());
-        if !self.passwords.verify(password.into_secret(), hash).await? {
-            return Err(Error::BadCredentials);
-        }
-        let user = User::from(row.ok_or(Error::BadCredentials)?);
-        let tokens = self.issue(user.id)?;
-        Ok(Session { user, tokens })
+        // Hashing may queue behind other logins: give the connection back.
+        drop(conn);
+        let verified = self.passwords.verify(password.into_secret(), hash).await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let row = match row {
+            Some(row) if verified => row,
+            _ => {
+                self.throttle.failed(&mut conn, &throttle_key).await?;
+                return Err(Error::BadCredentials);
+            }
+        };
+        self.throttle.succeeded(&mut conn, &throttle_key).await?;
+        let tokens = self
+            .sessions
+            .start(&mut conn, row.id, row.token_version)
+            .await?;
+        Ok(Session {
+            user: row.into(),
+            tokens,
+        })
     }
 
-    /// Trades a valid refresh token for a new pair.
-    #[tracing::instrument(skip_all)]
+    /// Trades a refresh token for the next pair of its session.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
-        let user = self.user(claims.user_id()?).await?;
-        self.issue(user.id)
+        self.sessions.rotate(refresh_token).await
     }
 
-    /// The user an access token speaks for, without touching the database.
-    pub fn authenticate(&self, access_token: &str) -> Result<i64> {
-        let claims = self.tokens.verify(access_token, TokenKind::Access)?;
-        Ok(claims.user_id()?)
+    /// Ends the session a refresh token belongs to.
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        self.sessions.end(refresh_token).await
+    }
+
+    /// Ends every session of the user, access tokens included.
+    #[tracing::instrument(skip(self))]
+    pub async fn logout_everywhere(&self, user_id: i64) -> Result<()> {
+        let mut conn = db::conn(&self.pool).await?;
+        conn.transaction::<_, Error, _>(async |conn| self.sessions.end_all(conn, user_id).await)
+            .await
+    }
+
+    /// Changes the password after checking the current one, and ends every
+    /// session. Wrong current passwords count towards the login throttle.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        current: Password,
+        new: NewPassword,
+    ) -> Result<()> {
+        let mut conn = db::conn(&self.pool).await?;
+        let row = db::users::find(&mut conn, user_id)
+            .await?
+            .ok_or(TokenError::UnknownUser)?;
+        let throttle_key = throttle::key(Some(user_id), "");
+        self.throttle.check(&mut conn, &throttle_key).await?;
+        drop(conn);
+
+        let verified = self
+            .passwords
+            .verify(current.into_secret(), Some(row.password_hash))
+            .await?;
+        let new_hash = if verified {
+            Some(self.passwords.hash(new.into_secret()).await?)
+        } else {
+            None
+        };
+        let mut conn = db::conn(&self.pool).await?;
+        let Some(new_hash) = new_hash else {
+            self.throttle.failed(&mut conn, &throttle_key).await?;
+            return Err(Error::WrongPassword);
+        };
+        conn.transaction::<_, Error, _>(async |conn| {
+            db::users::set_password(conn, user_id, &new_hash).await?;
+            db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
+            Ok(())
+        })
+        .await?;
+        self.throttle.succeeded(&mut conn, &throttle_key).await?;
+        Ok(())
+    }
+
+    /// The user a current access token speaks for.
+    pub async fn authenticate(&self, access_token: &str) -> Result<i64> {
+        self.sessions.authenticate(access_token).await
     }
 
     /// The account behind an authenticated request.
@@ -144,6 +220,14 @@ impl Accounts {
             .await?
             .map(User::from)
             .ok_or(Error::Unauthenticated(TokenError::UnknownUser))
+    }
+
+    /// Deletes expired refresh tokens and login counters.
+    pub async fn purge_expired(&self) -> Result<(usize, usize)> {
+        let tokens = self.sessions.purge().await?;
+        let mut conn = db::conn(&self.pool).await?;
+        let counters = self.throttle.purge(&mut conn).await?;
+        Ok((tokens, counters))
     }
 
     /// Makes sure the configured admin exists and has the admin role. An
@@ -198,9 +282,5 @@ impl Accounts {
             role,
             created_at: now.and_utc(),
         })
-    }
-
-    fn issue(&self, user_id: i64) -> Result<TokenPair> {
-        self.tokens.issue_pair(user_id).map_err(Error::internal)
     }
 }

@@ -24,6 +24,12 @@ pub enum Error {
     BadCredentials,
     #[error("{0}")]
     Unauthenticated(#[from] TokenError),
+    /// Too many failed logins for this account; try again later.
+    #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
+    /// The current password given to a password change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("not found")]
     NotFound,
     #[error("only the owner or an admin may do that")]
@@ -51,5 +57,11 @@ impl From<db::Error> for Error {
             db::Error::Duplicate(db::UniqueKey::Email) => Self::Taken(Taken::Email),
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        db::Error::Query(err).into()
     }
 }

@@ -8,6 +8,8 @@ pub mod cursor;
 pub mod error;
 pub mod passwords;
 pub mod price;
+pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod values;
 
@@ -28,9 +30,13 @@ impl Services {
         pool: crate::db::Pool,
         tokens: tokens::Tokens,
         passwords: passwords::Passwords,
+        sessions: sessions::SessionPolicy,
+        throttle: throttle::ThrottlePolicy,
     ) -> Self {
+        let sessions = sessions::Sessions::new(pool.clone(), Arc::new(tokens), sessions);
+        let throttle = throttle::LoginThrottle::new(throttle);
         Self {
-            accounts: accounts::Accounts::new(pool.clone(), Arc::new(tokens), passwords),
+            accounts: accounts::Accounts::new(pool.clone(), sessions, passwords, throttle),
             catalog: catalog::Catalog::new(pool.clone()),
             pool,
         }

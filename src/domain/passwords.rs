@@ -78,3 +78,57 @@ impl Passwords {
             .map_err(Error::internal)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_cores() {
+        let passwords = Passwords::new().await.unwrap();
+        let cores = passwords.permits.available_permits();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..cores * 4 {
+            let (passwords, running, peak) = (passwords.clone(), running.clone(), peak.clone());
+            jobs.spawn(async move {
+                passwords
+                    .run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            });
+        }
+        for result in jobs.join_all().await {
+            result.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), cores);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_verify_and_unknown_users_never_do() {
+        let passwords = Passwords::new().await.unwrap();
+        let hash = passwords
+            .hash(SecretString::from("hunter2hunter2"))
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let check = |pw: &str, hash: Option<String>| {
+            passwords.verify(SecretString::from(pw.to_owned()), hash)
+        };
+        assert!(check("hunter2hunter2", Some(hash.clone())).await.unwrap());
+        assert!(!check("wrong", Some(hash)).await.unwrap());
+        assert!(!check("hunter2hunter2", None).await.unwrap());
+    }
+}

@@ -1,17 +1,26 @@
-//! JSON Web Tokens: issuing access/refresh pairs and checking them.
+//! JSON Web Tokens: signing and checking access and refresh tokens.
 //!
-//! Both kinds are HS256 JWTs signed with `JWT_SECRET_KEY`. A `typ` claim
-//! tells them apart, so neither can stand in for the other. Validation
-//! pins the algorithm, issuer and audience, requires every claim we issue,
-//! checks `nbf` when present and allows 30 s of clock skew.
+//! Both kinds are HS256 JWTs. A `typ` claim tells them apart, so neither
+//! can stand in for the other. Validation pins the algorithm, issuer and
+//! audience, requires every claim we issue, checks `nbf` when present and
+//! allows 30 s of clock skew.
+//!
+//! Keys rotate through a keyring: the current key signs and verifies,
+//! previous keys only verify. Each token names its key in the header's
+//! `kid`, a fingerprint of the key, so verification picks the right one.
+//!
+//! Whether a token is still *wanted* (its session revoked, its password
+//! changed) is not decided here but in `sessions` and `accounts`, which
+//! compare the claims with the database.
 
-use std::time::Duration;
+use std::collections::HashMap;
 
 use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub const ISSUER: &str = "catalog";
 pub const AUDIENCE: &str = "catalog-api";
@@ -24,7 +33,8 @@ pub enum TokenKind {
     Refresh,
 }
 
-/// What a token carries. `sub` is the user id as a string, per RFC 7519.
+/// What a token carries. `sub` is the user id as a string, per RFC 7519;
+/// `ver` is the user's token version when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
@@ -34,6 +44,7 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub typ: TokenKind,
+    pub ver: i32,
 }
 
 impl Claims {
@@ -58,80 +69,107 @@ pub enum TokenError {
     AccessInsteadOfRefresh,
     #[error("the account behind this token no longer exists")]
     UnknownUser,
+    #[error("the token has been revoked; log in again")]
+    Revoked,
+    #[error("this refresh token was already used, so its session has been revoked; log in again")]
+    Reused,
 }
 
-/// A freshly issued pair.
+/// A signed token and the claims that matter to its issuer.
 #[derive(Debug, Clone)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Lifetime of the access token in seconds.
-    pub expires_in: u64,
+pub struct Issued {
+    pub token: String,
+    pub jti: String,
+    pub exp: i64,
 }
 
 pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    signing_kid: String,
+    signing_key: EncodingKey,
+    /// Every key that verifies, by `kid`: the current one and the previous.
+    verifying: HashMap<String, DecodingKey>,
     validation: Validation,
-    access_ttl: Duration,
-    refresh_ttl: Duration,
+}
+
+/// The `kid` of a key: a short fingerprint that names it without
+/// revealing it.
+pub fn key_id(secret: &SecretString) -> String {
+    let digest = Sha256::digest(secret.expose_secret().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Tokens {
-    pub fn new(secret: &SecretString, access_ttl: Duration, refresh_ttl: Duration) -> Self {
-        let key = secret.expose_secret().as_bytes();
+    /// A keyring that signs with `current` and also verifies `previous`.
+    pub fn new(current: &SecretString, previous: &[SecretString]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
+        let verifying = std::iter::once(current)
+            .chain(previous)
+            .map(|secret| {
+                let key = DecodingKey::from_secret(secret.expose_secret().as_bytes());
+                (key_id(secret), key)
+            })
+            .collect();
         Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            signing_kid: key_id(current),
+            signing_key: EncodingKey::from_secret(current.expose_secret().as_bytes()),
+            verifying,
             validation,
-            access_ttl,
-            refresh_ttl,
         }
     }
 
-    pub fn issue_pair(&self, user_id: i64) -> Result<TokenPair, jsonwebtoken::errors::Error> {
-        Ok(TokenPair {
-            access_token: self.issue(user_id, TokenKind::Access)?,
-            refresh_token: self.issue(user_id, TokenKind::Refresh)?,
-            expires_in: self.access_ttl.as_secs(),
-        })
-    }
-
-    fn issue(&self, user_id: i64, kind: TokenKind) -> Result<String, jsonwebtoken::errors::Error> {
-        let ttl = match kind {
-            TokenKind::Access => self.access_ttl,
-            TokenKind::Refresh => self.refresh_ttl,
-        };
-        let now = Utc::now().timestamp();
+    /// Signs a token of `kind` for `user_id` that expires at `exp` (Unix
+    /// seconds).
+    pub fn issue(
+        &self,
+        user_id: i64,
+        kind: TokenKind,
+        version: i32,
+        exp: i64,
+    ) -> Result<Issued, jsonwebtoken::errors::Error> {
         let claims = Claims {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             sub: user_id.to_string(),
-            iat: now,
-            exp: now + ttl.as_secs() as i64,
+            iat: Utc::now().timestamp(),
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             typ: kind,
+            ver: version,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing_key)?;
+        Ok(Issued {
+            token,
+            jti: claims.jti,
+            exp,
+        })
     }
 
-    /// Checks a token's signature, claims and kind.
+    /// Checks a token's key, signature, claims and kind.
     pub fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidToken
-                | ErrorKind::Base64(_)
-                | ErrorKind::Json(_)
-                | ErrorKind::Utf8(_) => TokenError::Malformed,
-                _ => TokenError::Invalid,
-            })?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(
+                |err| match err.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    ErrorKind::InvalidToken
+                    | ErrorKind::Base64(_)
+                    | ErrorKind::Json(_)
+                    | ErrorKind::Utf8(_) => TokenError::Malformed,
+                    _ => TokenError::Invalid,
+                },
+            )?;
         let claims = data.claims;
         match (expected, claims.typ) {
             (TokenKind::Access, TokenKind::Refresh) => Err(TokenError::RefreshInsteadOfAccess),
@@ -145,65 +183,96 @@ impl Tokens {
 mod tests {
     use super::*;
 
-    fn tokens() -> Tokens {
-        Tokens::new(
-            &SecretString::from("0123456789abcdef0123456789abcdef"),
-            Duration::from_secs(900),
-            Duration::from_secs(3600),
-        )
+    fn secret(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    const CURRENT: &str = "0123456789abcdef0123456789abcdef";
+    const OLD: &str = "an-older-secret-an-older-secret-!";
+
+    fn in_ten_minutes() -> i64 {
+        Utc::now().timestamp() + 600
     }
 
     #[test]
-    fn issued_claims_carry_kind_subject_and_lifetime() {
-        let tokens = tokens();
-        let pair = tokens.issue_pair(7).unwrap();
-        let access = tokens
-            .verify(&pair.access_token, TokenKind::Access)
-            .unwrap();
-        assert_eq!(access.user_id(), Ok(7));
-        assert_eq!(access.exp - access.iat, 900);
+    fn issued_claims_carry_kind_subject_version_and_expiry() {
+        let tokens = Tokens::new(&secret(CURRENT), &[]);
+        let exp = in_ten_minutes();
+        let issued = tokens.issue(7, TokenKind::Access, 3, exp).unwrap();
+        let claims = tokens.verify(&issued.token, TokenKind::Access).unwrap();
+        assert_eq!(claims.user_id(), Ok(7));
+        assert_eq!((claims.exp, claims.ver), (exp, 3));
+        assert_eq!(claims.jti, issued.jti);
         assert_eq!(
-            (access.iss.as_str(), access.aud.as_str()),
+            (claims.iss.as_str(), claims.aud.as_str()),
             (ISSUER, AUDIENCE)
         );
-        let refresh = tokens
-            .verify(&pair.refresh_token, TokenKind::Refresh)
-            .unwrap();
-        assert_eq!(refresh.exp - refresh.iat, 3600);
-        assert_ne!(access.jti, refresh.jti);
-        assert_eq!(pair.expires_in, 900);
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.kid, Some(key_id(&secret(CURRENT))));
+        assert_eq!(header.alg, Algorithm::HS256);
     }
 
     #[test]
     fn kinds_cannot_stand_in_for_each_other() {
-        let tokens = tokens();
-        let pair = tokens.issue_pair(7).unwrap();
+        let tokens = Tokens::new(&secret(CURRENT), &[]);
+        let refresh = tokens
+            .issue(7, TokenKind::Refresh, 0, in_ten_minutes())
+            .unwrap();
+        let access = tokens
+            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .unwrap();
         assert_eq!(
-            tokens.verify(&pair.refresh_token, TokenKind::Access),
+            tokens.verify(&refresh.token, TokenKind::Access),
             Err(TokenError::RefreshInsteadOfAccess)
         );
         assert_eq!(
-            tokens.verify(&pair.access_token, TokenKind::Refresh),
+            tokens.verify(&access.token, TokenKind::Refresh),
             Err(TokenError::AccessInsteadOfRefresh)
         );
     }
 
     #[test]
+    fn previous_keys_verify_but_never_sign() {
+        let old = Tokens::new(&secret(OLD), &[]);
+        let rotated = Tokens::new(&secret(CURRENT), &[secret(OLD)]);
+        let from_old = old
+            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .unwrap();
+        assert!(rotated.verify(&from_old.token, TokenKind::Access).is_ok());
+        let fresh = rotated
+            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .unwrap();
+        let kid = jsonwebtoken::decode_header(&fresh.token).unwrap().kid;
+        assert_eq!(kid, Some(key_id(&secret(CURRENT))));
+        // Once the old key is dropped from the ring, its tokens fail.
+        let retired = Tokens::new(&secret(CURRENT), &[]);
+        assert_eq!(
+            retired.verify(&from_old.token, TokenKind::Access),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
     fn garbage_and_foreign_keys_are_refused() {
-        let tokens = tokens();
+        let tokens = Tokens::new(&secret(CURRENT), &[]);
         assert_eq!(
             tokens.verify("nope", TokenKind::Access),
             Err(TokenError::Malformed)
         );
-        let other = Tokens::new(
-            &SecretString::from("another-secret-another-secret-xx"),
-            Duration::from_secs(900),
-            Duration::from_secs(3600),
-        );
-        let foreign = other.issue_pair(7).unwrap().access_token;
+        let other = Tokens::new(&secret("another-secret-another-secret-xx"), &[]);
+        let foreign = other
+            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .unwrap();
         assert_eq!(
-            tokens.verify(&foreign, TokenKind::Access),
+            tokens.verify(&foreign.token, TokenKind::Access),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn key_ids_are_stable_short_fingerprints() {
+        assert_eq!(key_id(&secret(CURRENT)), key_id(&secret(CURRENT)));
+        assert_ne!(key_id(&secret(CURRENT)), key_id(&secret(OLD)));
+        assert_eq!(key_id(&secret(CURRENT)).len(), 16);
     }
 }

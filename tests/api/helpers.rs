@@ -67,9 +67,14 @@ pub fn test_config(database_url: String) -> Config {
             startup_timeout: Duration::from_secs(10),
         },
         jwt_secret: SecretString::from(TEST_SECRET),
+        jwt_previous_secrets: Vec::new(),
         listen_addr: "127.0.0.1:0".parse().expect("valid address"),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+        refresh_token_idle_ttl: Duration::from_secs(24 * 3600),
+        session_purge_interval: Duration::from_secs(3600),
+        login_max_failures: 10,
+        login_failure_window: Duration::from_secs(900),
         cors_allowed_origins: Vec::new(),
         admin: None,
         shutdown_grace: Duration::from_secs(5),
@@ -190,6 +195,46 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/auth/logout"))
+            .bearer_auth(refresh_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn logout_all(&self, access_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/auth/logout-all"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn change_password(&self, access_token: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url("/api/auth/password"))
+            .bearer_auth(access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs a query on this app's database and returns the first column of
+    /// the first row as an integer.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let url = format!("{}/{}", server_url(), self.database);
+        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
+            .await
+            .expect("connect");
+        let value: Option<i64> = conn.query_first(sql).await.expect("query");
+        conn.disconnect().await.ok();
+        value.unwrap_or_default()
     }
 
     pub async fn me(&self, token: &str) -> Response {

@@ -9,6 +9,8 @@ mod errors;
 mod health;
 mod helpers;
 mod products;
+mod sessions;
 mod spec;
 mod startup;
+mod throttle;
 mod tokens;

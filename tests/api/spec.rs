@@ -68,6 +68,7 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
     assert_eq!(
         operation_ids,
         [
+            "changePassword",
             "checkLiveness",
             "checkReadiness",
             "createProduct",
@@ -77,6 +78,8 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
             "listMyProducts",
             "listProducts",
             "login",
+            "logout",
+            "logoutEverywhere",
             "refreshTokens",
             "signup",
         ]
@@ -117,6 +120,19 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
         );
     }
     assert!(documented("/readyz", "get", "503"));
+    assert!(documented("/api/auth/login", "post", "429"));
+    for status in ["204", "400", "401", "403", "429"] {
+        assert!(
+            documented("/api/auth/password", "put", status),
+            "password {status}"
+        );
+    }
+    for path in ["/api/auth/logout", "/api/auth/logout-all"] {
+        assert!(
+            documented(path, "post", "204") && documented(path, "post", "401"),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,6 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use catalog::domain::tokens::key_id;
+use secrecy::SecretString;
+
 use crate::helpers::{TEST_SECRET, TestApp, admin_sql, assert_problem};
 
 fn now() -> i64 {
@@ -15,21 +18,21 @@ fn now() -> i64 {
 fn claims(user_id: i64, typ: &str) -> Value {
     json!({
         "iss": "catalog", "aud": "catalog-api", "sub": user_id.to_string(),
-        "iat": now(), "exp": now() + 600, "jti": "test-jti", "typ": typ,
+        "iat": now(), "exp": now() + 600, "jti": "test-jti", "typ": typ, "ver": 0,
     })
 }
 
+/// Signs `claims` with `key`, naming the test app's key as the `kid`, so
+/// only the signature (or algorithm) can be what is wrong.
 fn sign(claims: &Value, alg: Algorithm, key: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
+    let mut header = Header::new(alg);
+    header.kid = Some(key_id(&SecretString::from(TEST_SECRET)));
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key.as_bytes())).unwrap()
 }
 
 fn unsigned(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let kid = key_id(&SecretString::from(TEST_SECRET));
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#));
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     format!("{header}.{payload}.")
 }
@@ -121,6 +124,30 @@ async fn bad_access_tokens_are_401() {
             sign(&bad_subject, Algorithm::HS256, TEST_SECRET),
         ),
         ("refresh token", user.refresh_token.clone()),
+        ("unknown kid", {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("0000000000000000".into());
+            jsonwebtoken::encode(
+                &header,
+                &claims(id, "access"),
+                &EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+            )
+            .unwrap()
+        }),
+        (
+            "no kid",
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims(id, "access"),
+                &EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+            )
+            .unwrap(),
+        ),
+        ("old token version", {
+            let mut old = claims(id, "access");
+            old["ver"] = json!(-1);
+            sign(&old, Algorithm::HS256, TEST_SECRET)
+        }),
     ];
     for (what, token) in cases {
         let body = me_status(&app, &token).await;
@@ -191,4 +218,48 @@ async fn tokens_of_a_vanished_account_are_refused() {
     .await;
     assert_problem(app.me(&user.access_token).await, 401, None).await;
     assert_problem(app.refresh(&user.refresh_token).await, 401, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_signed_with_a_previous_key_still_verify_but_new_ones_use_the_current_key() {
+    const OLD: &str = "the-key-we-used-last-month-0123456789";
+    // The app used to run with OLD as its only key.
+    let mut before = TestApp::spawn_with(|config| {
+        config.jwt_secret = SecretString::from(OLD);
+    })
+    .await;
+    let user = before.new_user("rotator").await;
+    before.stop().await;
+
+    // Now it signs with TEST_SECRET and lists OLD as previous.
+    let database = before.database.clone();
+    let mut config =
+        crate::helpers::test_config(format!("{}/{database}", crate::helpers::server_url()));
+    config.jwt_previous_secrets = vec![SecretString::from(OLD)];
+    let after = TestApp::start(config, database.clone()).await;
+    assert_eq!(
+        after.me(&user.access_token).await.status(),
+        200,
+        "old access token verifies"
+    );
+    let refreshed: Value = after
+        .refresh(&user.refresh_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_access = refreshed["access_token"].as_str().unwrap();
+    let kid = jsonwebtoken::decode_header(new_access).unwrap().kid;
+    assert_eq!(
+        kid,
+        Some(key_id(&SecretString::from(TEST_SECRET))),
+        "signed with the current key"
+    );
+    assert_eq!(after.me(new_access).await.status(), 200);
+
+    // Without OLD in the ring, its tokens are refused.
+    let config =
+        crate::helpers::test_config(format!("{}/{database}", crate::helpers::server_url()));
+    let retired = TestApp::start(config, database).await;
+    assert_problem(retired.me(&user.access_token).await, 401, None).await;
 }

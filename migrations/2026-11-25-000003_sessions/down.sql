@@ -1,0 +1,3 @@
+DROP TABLE login_failures;
+DROP TABLE refresh_tokens;
+ALTER TABLE users DROP COLUMN token_version;

@@ -1,0 +1,102 @@
+//! Queries on `refresh_tokens`. Tokens are found by the SHA-256 of their
+//! `jti`; every state change is a single conditional UPDATE, so concurrent
+//! requests cannot both win.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::{NewRefreshTokenRow, RefreshTokenRow};
+use super::schema::refresh_tokens as rt;
+use super::{Conn, Result};
+
+#[tracing::instrument(skip_all)]
+pub async fn insert(conn: &mut Conn, row: &NewRefreshTokenRow<'_>) -> Result<()> {
+    diesel::insert_into(rt::table)
+        .values(row)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a live token used, and answers whether this call did it. A token
+/// already used, revoked or expired is left alone.
+#[tracing::instrument(skip_all)]
+pub async fn consume(conn: &mut Conn, token_hash: &[u8], now: NaiveDateTime) -> Result<bool> {
+    let updated = diesel::update(
+        rt::table
+            .filter(rt::token_hash.eq(token_hash))
+            .filter(rt::used_at.is_null())
+            .filter(rt::revoked_at.is_null())
+            .filter(rt::expires_at.gt(now))
+            .filter(rt::idle_expires_at.gt(now)),
+    )
+    .set(rt::used_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<RefreshTokenRow>> {
+    Ok(rt::table
+        .filter(rt::token_hash.eq(token_hash))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Revokes every token of a family that is not revoked yet.
+#[tracing::instrument(skip_all)]
+pub async fn revoke_family(conn: &mut Conn, family_id: &[u8], now: NaiveDateTime) -> Result<usize> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::family_id.eq(family_id))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(now))
+    .execute(conn)
+    .await?)
+}
+
+/// Revokes every token of a user that is not revoked yet.
+#[tracing::instrument(skip(conn))]
+pub async fn revoke_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> Result<usize> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::user_id.eq(user_id))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(now))
+    .execute(conn)
+    .await?)
+}
+
+/// Deletes tokens that can no longer matter: past their absolute expiry,
+/// revoked before `revoked_before`, or never used and idle too long. Used
+/// tokens stay until their family expires, so reuse is still detected.
+#[tracing::instrument(skip(conn))]
+pub async fn purge(
+    conn: &mut Conn,
+    now: NaiveDateTime,
+    revoked_before: NaiveDateTime,
+    batch: i64,
+) -> Result<usize> {
+    let dead = rt::expires_at
+        .le(now)
+        .or(rt::revoked_at.le(revoked_before).assume_not_null())
+        .or(rt::used_at.is_null().and(rt::idle_expires_at.le(now)));
+    let ids: Vec<i64> = rt::table
+        .filter(dead)
+        .select(rt::id)
+        .limit(batch)
+        .load(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(rt::table.filter(rt::id.eq_any(ids)))
+        .execute(conn)
+        .await?)
+}

@@ -1,0 +1,235 @@
+//! Sessions: token pairs backed by stored, rotating refresh tokens.
+//!
+//! A login starts a *family*. Each refresh consumes the presented token
+//! with one conditional UPDATE and issues the next token of the family in
+//! the same transaction, so of two concurrent refreshes exactly one wins.
+//! Presenting a token that was already used means it leaked: the whole
+//! family is revoked, the newest token included. A family lives at most
+//! the absolute lifetime from its login, and each token dies after the
+//! idle lifetime unused.
+//!
+//! Access tokens stay stateless JWTs, but carry the user's token version;
+//! a password change or "log out everywhere" moves the version on, and
+//! [`Sessions::authenticate`] then refuses every older access token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel_async::AsyncConnection;
+use sha2::{Digest, Sha256};
+
+use crate::db::{self, Conn, Pool, models::NewRefreshTokenRow};
+
+use super::error::{Error, Result};
+use super::tokens::{Claims, TokenError, TokenKind, Tokens};
+
+/// How long tokens live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub access_ttl: Duration,
+    /// From login to the end of the family, however often it refreshes.
+    pub refresh_absolute_ttl: Duration,
+    /// How long one refresh token lives unused.
+    pub refresh_idle_ttl: Duration,
+}
+
+/// A freshly issued pair.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    pool: Pool,
+    tokens: Arc<Tokens>,
+    policy: SessionPolicy,
+}
+
+/// Refresh tokens are looked up by a hash of their id, so the table holds
+/// nothing that could be replayed.
+fn token_hash(claims: &Claims) -> [u8; 32] {
+    Sha256::digest(claims.jti.as_bytes()).into()
+}
+
+fn plus(at: NaiveDateTime, ttl: Duration) -> NaiveDateTime {
+    at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Sessions {
+    pub fn new(pool: Pool, tokens: Arc<Tokens>, policy: SessionPolicy) -> Self {
+        Self {
+            pool,
+            tokens,
+            policy,
+        }
+    }
+
+    /// Starts a new family for a user who just proved who they are.
+    #[tracing::instrument(skip(self, conn))]
+    pub async fn start(&self, conn: &mut Conn, user_id: i64, version: i32) -> Result<TokenPair> {
+        let family = uuid::Uuid::new_v4();
+        let now = db::now();
+        let expires_at = plus(now, self.policy.refresh_absolute_ttl);
+        self.issue(conn, user_id, version, family.as_bytes(), expires_at, now)
+            .await
+    }
+
+    /// Stores the next refresh token of a family and signs both tokens.
+    async fn issue(
+        &self,
+        conn: &mut Conn,
+        user_id: i64,
+        version: i32,
+        family: &[u8],
+        expires_at: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> Result<TokenPair> {
+        let idle_expires_at = plus(now, self.policy.refresh_idle_ttl).min(expires_at);
+        let refresh = self
+            .tokens
+            .issue(
+                user_id,
+                TokenKind::Refresh,
+                version,
+                idle_expires_at.and_utc().timestamp(),
+            )
+            .map_err(Error::internal)?;
+        let hash: [u8; 32] = Sha256::digest(refresh.jti.as_bytes()).into();
+        let row = NewRefreshTokenRow {
+            token_hash: &hash,
+            family_id: family,
+            user_id,
+            issued_at: now,
+            expires_at,
+            idle_expires_at,
+        };
+        db::refresh_tokens::insert(conn, &row).await?;
+        let access_exp = plus(now, self.policy.access_ttl).and_utc().timestamp();
+        let access = self
+            .tokens
+            .issue(user_id, TokenKind::Access, version, access_exp)
+            .map_err(Error::internal)?;
+        Ok(TokenPair {
+            access_token: access.token,
+            refresh_token: refresh.token,
+            expires_in: self.policy.access_ttl.as_secs(),
+        })
+    }
+
+    /// Consumes a refresh token and returns the next pair of its family.
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate(&self, refresh_token: &str) -> Result<TokenPair> {
+        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        let user_id = claims.user_id()?;
+        let hash = token_hash(&claims);
+        let now = db::now();
+        let mut conn = db::conn(&self.pool).await?;
+        let rotated = conn
+            .transaction::<_, Error, _>(async |conn| {
+                if !db::refresh_tokens::consume(conn, &hash, now).await? {
+                    return Ok(None);
+                }
+                let version = db::users::token_version(conn, user_id)
+                    .await?
+                    .ok_or(TokenError::UnknownUser)?;
+                if version != claims.ver {
+                    return Err(TokenError::Revoked.into());
+                }
+                let row = db::refresh_tokens::find(conn, &hash)
+                    .await?
+                    .ok_or_else(|| Error::internal("a consumed refresh token vanished"))?;
+                let pair = self
+                    .issue(conn, user_id, version, &row.family_id, row.expires_at, now)
+                    .await?;
+                Ok(Some(pair))
+            })
+            .await?;
+        match rotated {
+            Some(pair) => Ok(pair),
+            None => Err(self.refusal(&mut conn, &hash, now).await?.into()),
+        }
+    }
+
+    /// Says why a refresh token could not be consumed, revoking its family
+    /// if it was presented a second time.
+    async fn refusal(
+        &self,
+        conn: &mut Conn,
+        hash: &[u8],
+        now: NaiveDateTime,
+    ) -> Result<TokenError> {
+        let Some(row) = db::refresh_tokens::find(conn, hash).await? else {
+            return Ok(TokenError::Revoked);
+        };
+        if row.revoked_at.is_some() {
+            return Ok(TokenError::Revoked);
+        }
+        if row.used_at.is_some() {
+            let revoked = db::refresh_tokens::revoke_family(conn, &row.family_id, now).await?;
+            tracing::warn!(
+                user_id = row.user_id,
+                revoked,
+                "refresh token reused; family revoked"
+            );
+            return Ok(TokenError::Reused);
+        }
+        if row.expires_at <= now || row.idle_expires_at <= now {
+            return Ok(TokenError::Expired);
+        }
+        Ok(TokenError::Revoked)
+    }
+
+    /// Ends the session a refresh token belongs to.
+    #[tracing::instrument(skip_all)]
+    pub async fn end(&self, refresh_token: &str) -> Result<()> {
+        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        let mut conn = db::conn(&self.pool).await?;
+        let row = db::refresh_tokens::find(&mut conn, &token_hash(&claims))
+            .await?
+            .ok_or(TokenError::Revoked)?;
+        db::refresh_tokens::revoke_family(&mut conn, &row.family_id, db::now()).await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user: all refresh families are revoked and
+    /// every access token issued so far stops working.
+    #[tracing::instrument(skip(self, conn))]
+    pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
+        db::users::bump_token_version(conn, user_id).await?;
+        db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
+        Ok(())
+    }
+
+    /// The user an access token speaks for, if it is still current.
+    pub async fn authenticate(&self, access_token: &str) -> Result<i64> {
+        let claims = self.tokens.verify(access_token, TokenKind::Access)?;
+        let user_id = claims.user_id()?;
+        let mut conn = db::conn(&self.pool).await?;
+        match db::users::token_version(&mut conn, user_id).await? {
+            None => Err(TokenError::UnknownUser.into()),
+            Some(version) if version != claims.ver => Err(TokenError::Revoked.into()),
+            Some(_) => Ok(user_id),
+        }
+    }
+
+    /// Deletes refresh tokens that can no longer matter, in batches.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge(&self) -> Result<usize> {
+        const BATCH: i64 = 1000;
+        let mut conn = db::conn(&self.pool).await?;
+        let now = db::now();
+        let mut total = 0;
+        loop {
+            let deleted = db::refresh_tokens::purge(&mut conn, now, now, BATCH).await?;
+            total += deleted;
+            if (deleted as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
