@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, and every test against a real
-# MySQL-compatible server.
+# The one test command: shell and Rust lints, formatting, and every test:
+# unit tests, HTTP tests against a real MySQL-compatible server (also
+# through the project's nginx config), the spec snapshot, and the
+# deployment checks (user-data script, Compose file). Needs nginx, the
+# ShellCheck linter and docker-compose from Debian's packages; .ci/run
+# installs them.
 #
 # The server is, in order: $TEST_DATABASE_URL (a mysql:// URL without a
 # database name; the user must be able to create databases), a server on
@@ -46,13 +50,20 @@ else
     exit 1
 fi
 
+echo "==> shellcheck"
+if ! command -v shellcheck >/dev/null 2>&1; then
+    echo "error: shellcheck is not installed (Debian: apt-get install shellcheck)" >&2
+    exit 1
+fi
+shellcheck scripts/*.sh .ci/run
+
 echo "==> cargo fmt --check"
 cargo fmt --check
 
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-echo "==> tests (unit, HTTP integration, spec snapshot)"
+echo "==> tests (unit, HTTP, nginx, spec snapshot, deployment)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --no-fail-fast
 else

@@ -8,6 +8,7 @@ mod cli;
 mod errors;
 mod health;
 mod helpers;
+mod nginx;
 mod products;
 mod sessions;
 mod spec;

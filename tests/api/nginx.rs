@@ -1,0 +1,358 @@
+//! The project's nginx config, run by a real nginx in front of the real
+//! app on loopback. Needs an `nginx` binary (Debian: nginx-light);
+//! `.ci/run` installs it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{TestApp, assert_problem};
+
+const SECURITY_HEADERS: [&str; 6] = [
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+    "permissions-policy",
+    "cross-origin-opener-policy",
+];
+
+/// A private nginx: the project's template rendered for `upstream`, with
+/// its own prefix folder and port.
+pub struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("nginx is not installed (Debian: apt-get install nginx-light)")
+}
+
+impl Nginx {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir =
+            std::env::temp_dir().join(format!("catalog-nginx-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+        std::fs::create_dir_all(dir.join("snippets")).unwrap();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        for entry in std::fs::read_dir(repo.join("docker/nginx/snippets")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join("snippets").join(entry.file_name())).unwrap();
+        }
+        // What the official image's entrypoint does with envsubst.
+        let port = free_port();
+        let template =
+            std::fs::read_to_string(repo.join("docker/nginx/templates/default.conf.template"))
+                .unwrap();
+        let rendered = template
+            .replace("${CATALOG_UPSTREAM}", &upstream.to_string())
+            .replace("${NGINX_PORT}", &format!("127.0.0.1:{port}"));
+        std::fs::write(dir.join("conf.d/default.conf"), rendered).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            format!(
+                "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp/body;\n\
+                 proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
+                 uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n\
+                 include conf.d/*.conf;\n}}\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(nginx_binary())
+            .args([
+                "-p",
+                &d.to_string(),
+                "-c",
+                &format!("{d}/nginx.conf"),
+                "-g",
+                "daemon off;",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nginx starts");
+        let nginx = Self { child, dir, port };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return nginx;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+        panic!("nginx did not start: {log}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn assert_security_headers(response: &reqwest::Response) {
+    for name in SECURITY_HEADERS {
+        assert!(
+            response.headers().contains_key(name),
+            "{name} on {}",
+            response.status()
+        );
+    }
+    assert!(
+        response
+            .headers()
+            .get("server")
+            .is_none_or(|v| v == "nginx"),
+        "no version"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_headers_are_on_success_and_error_responses() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let ok = app
+        .client
+        .get(nginx.url("/api/products"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_security_headers(&ok);
+    let missing = app
+        .client
+        .get(nginx.url("/api/products/424242"))
+        .send()
+        .await
+        .unwrap();
+    assert_security_headers(&missing);
+    assert_problem(missing, 404, None).await;
+    let docs = app.client.get(nginx.url("/api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert_security_headers(&docs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_burst_gets_429_problem_json_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let mut limited = None;
+    for i in 0..15 {
+        // A new name each time, so the app's own per-account throttle
+        // stays out of it.
+        let response = app
+            .client
+            .post(nginx.url("/api/auth/login"))
+            .json(&json!({"username": format!("someone{i}"), "password": "whatever"}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 401, "the app answered");
+    }
+    let response = limited.expect("nginx limited the burst");
+    assert_eq!(response.headers()["retry-after"], "6");
+    assert_security_headers(&response);
+    let body = assert_problem(response, 429, None).await;
+    assert_eq!(body["type"], "urn:catalog:problem:too-many-requests");
+    // Browsing is limited separately and still works.
+    let browse = app
+        .client
+        .get(nginx.url("/api/products"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browse.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100_kib_body_gets_413_problem_json() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let body = json!({"name": "x", "price": 1, "description": "d".repeat(100 * 1024)});
+    let response = app
+        .client
+        .post(nginx.url("/api/products"))
+        .bearer_auth("irrelevant")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_security_headers(&response);
+    assert_problem(response, 413, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_ids_are_kept_or_generated_and_reach_the_app() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let kept = app
+        .client
+        .get(nginx.url("/api/products/999"))
+        .header("x-request-id", "trace-123.abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.headers().get_all("x-request-id").iter().count(),
+        1,
+        "echoed once"
+    );
+    assert_eq!(kept.headers()["x-request-id"], "trace-123.abc");
+    let body = assert_problem(kept, 404, None).await;
+    assert_eq!(
+        body["request_id"], "trace-123.abc",
+        "the app saw the same id"
+    );
+
+    for header in [None, Some("bad id; with spaces")] {
+        let mut request = app.client.get(nginx.url("/api/products/999"));
+        if let Some(value) = header {
+            request = request.header("x-request-id", value);
+        }
+        let response = request.send().await.unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        let body = assert_problem(response, 404, None).await;
+        assert_eq!(body["request_id"], id.as_str());
+    }
+}
+
+/// A one-request upstream that records what nginx forwarded.
+async fn capture_one_request() -> (SocketAddr, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = vec![0u8; 8192];
+        let mut read = 0;
+        while !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+            read += socket.read(&mut buffer[read..]).await.unwrap();
+        }
+        socket
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+            )
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buffer[..read]).to_lowercase()
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spoofed_x_forwarded_for_is_replaced_by_the_client_address() {
+    let (upstream, captured) = capture_one_request().await;
+    let nginx = Nginx::start(upstream).await;
+    let response = reqwest::Client::new()
+        .get(nginx.url("/api/products"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-real-ip", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request = captured.await.unwrap();
+    assert!(
+        request.contains("x-forwarded-for: 127.0.0.1\r\n"),
+        "{request}"
+    );
+    assert!(request.contains("x-real-ip: 127.0.0.1\r\n"), "{request}");
+    assert!(!request.contains("6.6.6.6"), "{request}");
+    assert!(request.contains("x-request-id: "), "{request}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_app_gives_502_problem_json() {
+    let mut app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    assert_eq!(
+        app.client
+            .get(nginx.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.stop().await;
+    let client = reqwest::Client::new();
+    let response = client.get(nginx.url("/api/products")).send().await.unwrap();
+    assert_security_headers(&response);
+    let body = assert_problem(response, 502, None).await;
+    assert_eq!(body["type"], "urn:catalog:problem:unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_is_gzipped_except_under_auth() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("zipper").await;
+    for i in 0..10 {
+        app.new_product(&user, &format!("product number {i}"), 1.0)
+            .await;
+    }
+    let nginx = Nginx::start(app.addr).await;
+    let client = reqwest::Client::new();
+    let list = client
+        .get(nginx.url("/api/products"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let login = client
+        .post(nginx.url("/api/auth/login"))
+        .header("accept-encoding", "gzip")
+        .json(&json!({"username": "zipper", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.headers().get("content-encoding").is_none());
+    let body: Value = login.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+}

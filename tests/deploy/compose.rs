@@ -1,0 +1,121 @@
+//! `docker-compose.yml`, validated by a real Compose implementation
+//! (Debian's docker-compose) and then checked for the properties the
+//! deployment relies on.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The resolved configuration, as JSON, with `env` as the .env file.
+fn resolved(env: &str) -> Result<Value, String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir =
+        std::env::temp_dir().join(format!("catalog-compose-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env_file = dir.join("test.env");
+    std::fs::write(&env_file, env).unwrap();
+    let output = Command::new("docker-compose")
+        .arg("--project-directory")
+        .arg(repo)
+        .arg("-f")
+        .arg(repo.join("docker-compose.yml"))
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("config")
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .output()
+        .expect("docker-compose is installed (Debian: apt-get install docker-compose)");
+    std::fs::remove_dir_all(&dir).ok();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    // docker-compose prints YAML; PyYAML (its own dependency) turns it
+    // into JSON.
+    let mut python = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&output.stdout)
+        .unwrap();
+    let json = python.wait_with_output().unwrap();
+    assert!(json.status.success());
+    Ok(serde_json::from_slice(&json.stdout).unwrap())
+}
+
+const ENV: &str = "MYSQL_PASSWORD=db-pass-123\nMYSQL_ROOT_PASSWORD=root-pass-456\nJWT_SECRET_KEY=jwt-secret-0123456789abcdef0123456789\n";
+
+#[test]
+fn the_compose_file_is_valid_and_wired_as_documented() {
+    let config = resolved(ENV).unwrap();
+    let services = &config["services"];
+    let (mysql, app, nginx) = (&services["mysql"], &services["app"], &services["nginx"]);
+
+    assert_eq!(mysql["image"], "mysql:8.4");
+    assert!(mysql.get("ports").is_none(), "MySQL is not published");
+    assert!(mysql["healthcheck"]["test"].is_array());
+    assert!(
+        mysql["volumes"][0]["source"] == "mysql-data"
+            || mysql["volumes"][0]
+                .as_str()
+                .is_some_and(|v| v.starts_with("mysql-data:"))
+    );
+    let command = mysql["command"].to_string();
+    assert!(command.contains("utf8mb4"), "{command}");
+
+    assert_eq!(app["build"]["dockerfile"], "docker/Dockerfile");
+    assert!(app.get("container_name").is_none(), "scalable");
+    assert!(app.get("ports").is_none(), "only nginx is published");
+    assert_eq!(app["depends_on"]["mysql"]["condition"], "service_healthy");
+    assert_eq!(app["read_only"], true);
+    assert_eq!(app["cap_drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        app["security_opt"],
+        serde_json::json!(["no-new-privileges:true"])
+    );
+    assert!(app["mem_limit"].is_string() || app["mem_limit"].is_number());
+    assert!(app["pids_limit"].as_i64().is_some_and(|n| n > 0));
+    assert!(app["restart"].as_str().is_some_and(|r| r != "no"));
+    assert_eq!(app["stop_grace_period"], "30s");
+    assert_eq!(
+        app["environment"]["SHUTDOWN_GRACE_SECS"], "20",
+        "drain time < grace period"
+    );
+    assert_eq!(
+        app["environment"]["DATABASE_URL"],
+        "mysql://catalog:db-pass-123@mysql:3306/catalog"
+    );
+    assert_eq!(
+        app["healthcheck"]["test"],
+        serde_json::json!(["CMD", "/usr/local/bin/catalog", "healthcheck"])
+    );
+
+    assert!(nginx["image"].as_str().unwrap().starts_with("nginx:"));
+    assert_eq!(nginx["ports"].as_array().unwrap().len(), 1);
+    assert_eq!(nginx["environment"]["CATALOG_UPSTREAM"], "app:8080");
+    assert_eq!(nginx["depends_on"]["app"]["condition"], "service_healthy");
+}
+
+#[test]
+fn the_compose_file_refuses_to_run_without_its_secrets() {
+    for missing in ["MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD", "JWT_SECRET_KEY"] {
+        let env: String = ENV
+            .lines()
+            .filter(|l| !l.starts_with(missing))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let error = resolved(&env).expect_err(missing);
+        assert!(error.contains(missing), "{error}");
+    }
+}
