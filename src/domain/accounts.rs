@@ -122,7 +122,10 @@ impl Accounts {
         let key = login_key(name.as_str());
         let mut conn = db::conn(&self.pool).await?;
         let row = db::users::find_by_login_key(&mut conn, &key).await?;
-        let throttle_key = throttle::key(row.as_ref().map(|row| row.id), &key);
+        let throttle_key = row.as_ref().map_or_else(
+            || throttle::name_key(&key),
+            |row| throttle::account_key(row.id),
+        );
         self.throttle.check(&mut conn, &throttle_key).await?;
 
         let hash = row.as_ref().map(|row| row.password_hash.clone());
@@ -179,7 +182,7 @@ impl Accounts {
         let row = db::users::find(&mut conn, user_id)
             .await?
             .ok_or(TokenError::UnknownUser)?;
-        let throttle_key = throttle::key(Some(user_id), "");
+        let throttle_key = throttle::account_key(user_id);
         self.throttle.check(&mut conn, &throttle_key).await?;
         drop(conn);
 

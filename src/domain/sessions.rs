@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::db::{self, Conn, Pool, models::NewRefreshTokenRow};
 
 use super::error::{Error, Result};
-use super::tokens::{Claims, TokenError, TokenKind, Tokens};
+use super::tokens::{TokenError, TokenKind, Tokens};
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,8 @@ pub struct Sessions {
 
 /// Refresh tokens are looked up by a hash of their id, so the table holds
 /// nothing that could be replayed.
-fn token_hash(claims: &Claims) -> [u8; 32] {
-    Sha256::digest(claims.jti.as_bytes()).into()
+fn token_hash(jti: &str) -> [u8; 32] {
+    Sha256::digest(jti.as_bytes()).into()
 }
 
 fn plus(at: NaiveDateTime, ttl: Duration) -> NaiveDateTime {
@@ -99,9 +99,8 @@ impl Sessions {
                 idle_expires_at.and_utc().timestamp(),
             )
             .map_err(Error::internal)?;
-        let hash: [u8; 32] = Sha256::digest(refresh.jti.as_bytes()).into();
         let row = NewRefreshTokenRow {
-            token_hash: &hash,
+            token_hash: &token_hash(&refresh.jti),
             family_id: family,
             user_id,
             issued_at: now,
@@ -126,7 +125,7 @@ impl Sessions {
     pub async fn rotate(&self, refresh_token: &str) -> Result<TokenPair> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         let user_id = claims.user_id()?;
-        let hash = token_hash(&claims);
+        let hash = token_hash(&claims.jti);
         let now = db::now();
         let mut conn = db::conn(&self.pool).await?;
         let rotated = conn
@@ -189,7 +188,7 @@ impl Sessions {
     pub async fn end(&self, refresh_token: &str) -> Result<()> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         let mut conn = db::conn(&self.pool).await?;
-        let row = db::refresh_tokens::find(&mut conn, &token_hash(&claims))
+        let row = db::refresh_tokens::find(&mut conn, &token_hash(&claims.jti))
             .await?
             .ok_or(TokenError::Revoked)?;
         db::refresh_tokens::revoke_family(&mut conn, &row.family_id, db::now()).await?;

@@ -18,13 +18,16 @@ pub struct ThrottlePolicy {
     pub window: Duration,
 }
 
-/// What the throttle counts under: the account when the name matched
-/// one, otherwise the name as typed (lower-cased).
-pub fn key(user_id: Option<i64>, login_key: &str) -> String {
-    match user_id {
-        Some(id) => format!("user:{id}"),
-        None => format!("name:{login_key}"),
-    }
+/// What the throttle counts an account's failures under, whichever name
+/// was used to log in.
+pub fn account_key(user_id: i64) -> String {
+    format!("user:{user_id}")
+}
+
+/// What the throttle counts failures for a name that matched no account
+/// under (the name lower-cased, as looked up).
+pub fn name_key(login_key: &str) -> String {
+    format!("name:{login_key}")
 }
 
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, stable_header_names};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signup_returns_201_with_the_account_and_working_tokens() {
@@ -166,15 +166,8 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
     let wrong_password = app.login("margaret", "not the password").await;
     let unknown_user = app.login("nobody", "not the password").await;
     let headers = |r: &reqwest::Response| {
-        let mut names: Vec<String> = r
-            .headers()
-            .keys()
-            .map(|k| k.as_str().to_owned())
-            .filter(|k| k != "date" && k != "x-request-id")
-            .collect();
-        names.sort();
         (
-            names,
+            stable_header_names(r),
             r.headers().get("www-authenticate").cloned(),
             r.headers().get("content-length").cloned(),
         )

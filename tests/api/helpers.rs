@@ -331,6 +331,19 @@ impl Drop for TestApp {
     }
 }
 
+/// The names of a response's headers, sorted, without those that differ
+/// by nature (`date`, `x-request-id`).
+pub fn stable_header_names(response: &Response) -> Vec<String> {
+    let mut names: Vec<String> = response
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k != "date" && k != "x-request-id")
+        .collect();
+    names.sort();
+    names
+}
+
 /// Checks a problem+json response and returns its body.
 pub async fn assert_problem(response: Response, status: u16, field: Option<&str>) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
