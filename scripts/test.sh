@@ -2,9 +2,10 @@
 # The one test command: shell and Rust lints, formatting, and every test:
 # unit tests, HTTP tests against a real MySQL-compatible server (also
 # through the project's nginx config), the spec snapshot, and the
-# deployment checks (user-data script, Compose file). Needs nginx, the
-# ShellCheck linter and docker-compose from Debian's packages; .ci/run
-# installs them.
+# deployment checks (user-data script, Compose file); then the contract
+# checks (scripts/contract.sh). Needs nginx, the ShellCheck linter,
+# docker-compose and Chromium from Debian's packages, Node.js and Python;
+# .ci/run installs the Debian packages.
 #
 # The server is, in order: $TEST_DATABASE_URL (a mysql:// URL without a
 # database name; the user must be able to create databases), a server on
@@ -69,3 +70,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --no-fail-fast
 fi
+
+echo "==> contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
+scripts/contract.sh

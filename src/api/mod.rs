@@ -3,6 +3,7 @@
 //! `domain::Services` and back; the spec and Swagger UI are generated from
 //! these operations.
 
+mod allow;
 pub mod auth;
 mod body;
 mod fields;
@@ -11,9 +12,11 @@ pub mod problem;
 pub mod products;
 pub mod security;
 
+use std::sync::Arc;
+
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
 use crate::domain::Services;
 use crate::telemetry;
@@ -47,6 +50,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
          access token (for `refreshTokens`, the refresh token). Every error \
          is `application/problem+json` (RFC 9457).",
     )
+    .license(LicenseObject::new("MIT").url("https://spdx.org/licenses/MIT.html"))
+    // Relative: the service that serves this spec, wherever it runs.
+    .server(ServerObject::new("/").description("This service"))
 }
 
 /// The spec as pretty JSON, exactly as committed in `openapi/openapi.json`.
@@ -60,6 +66,9 @@ pub fn app(
     cors_allowed_origins: &[String],
 ) -> impl Endpoint<Output = poem::Response> + 'static {
     let api = service();
+    let spec: serde_json::Value =
+        serde_json::from_str(&api.spec()).expect("the generated spec is JSON");
+    let allowed = Arc::new(allow::AllowedMethods::from_spec(&spec));
     let routes = Route::new()
         .nest("/api/docs", api.swagger_ui())
         .at("/api/openapi.json", api.spec_endpoint())
@@ -75,5 +84,9 @@ pub fn app(
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .data(services)
         .catch_all_error(problem::from_poem_error)
+        .around(move |next, req| {
+            let allowed = allowed.clone();
+            async move { allowed.add_to_405(next.as_ref(), req).await }
+        })
         .around(telemetry::serve_with_request_id)
 }

@@ -19,6 +19,8 @@ use super::security::AccessToken;
 #[derive(Debug, Object)]
 pub struct CreateProductRequest {
     pub name: ProductName,
+    /// Optional; absent or null means no description.
+    #[oai(nullable)]
     pub description: Option<Description>,
     pub price: Price,
 }

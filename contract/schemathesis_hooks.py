@@ -1,0 +1,50 @@
+"""Schemathesis hooks for the catalog API.
+
+Every generated request that needs a bearer token gets one from a fresh
+login, so operations that end sessions (logout, logoutEverywhere,
+changePassword, refreshTokens) cannot spoil the tokens of later requests.
+refreshTokens and logout take the refresh token; everything else the
+access token.
+"""
+
+import os
+import uuid
+
+import httpx
+import schemathesis
+
+BASE_URL = os.environ["CATALOG_BASE_URL"]
+USERNAME = "fuzz_" + uuid.uuid4().hex[:12]
+PASSWORD = "contract-" + uuid.uuid4().hex
+REFRESH_OPERATIONS = {"refreshTokens", "logout"}
+
+_signed_up = False
+
+
+def _tokens() -> dict:
+    global _signed_up
+    with httpx.Client(base_url=BASE_URL, timeout=30) as client:
+        if not _signed_up:
+            response = client.post(
+                "/api/auth/signup",
+                json={"username": USERNAME, "email": f"{USERNAME}@example.com", "password": PASSWORD},
+            )
+            response.raise_for_status()
+            _signed_up = True
+        response = client.post("/api/auth/login", json={"username": USERNAME, "password": PASSWORD})
+        response.raise_for_status()
+        return response.json()
+
+
+@schemathesis.auth(refresh_interval=None)
+class CatalogTokens:
+    """A fresh token pair for each test case."""
+
+    def get(self, case, context):
+        return _tokens()
+
+    def set(self, case, data, context):
+        operation_id = case.operation.definition.raw.get("operationId")
+        kind = "refresh_token" if operation_id in REFRESH_OPERATIONS else "access_token"
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data[kind]}"

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Contract checks with tools nobody here wrote, against the live service:
+#   1. Redocly lints openapi/openapi.json with contract/redocly.yaml;
+#   2. SDKs generated from the committed spec (openapi-python-client and
+#      @hey-api/openapi-ts) run the same scenario;
+#   3. Swagger UI in Debian's Chromium (driven by playwright-core) can
+#      authorize and call GET /api/products/my, directly and through nginx;
+#   4. Schemathesis runs every check, positive and negative data, and
+#      stateful link-following, with a pinned seed.
+# Tool versions are pinned in contract/package-lock.json and
+# contract/requirements.txt. Generated code goes to contract/generated/
+# (ignored). The database is TEST_DATABASE_URL's server, as in test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DB_SERVER=$(printenv TEST_DATABASE_URL || echo mysql://root@127.0.0.1:3306)
+CONTRACT=contract
+work=$(mktemp -d)
+app_pid=""
+nginx_pid=""
+database="catalog_contract_$$"
+
+sql() {
+    python3 - "$DB_SERVER" "$1" <<'PY'
+import os, subprocess, sys
+from urllib.parse import unquote, urlparse
+url, statement = urlparse(sys.argv[1]), sys.argv[2]
+client = next(c for c in ("mariadb", "mysql") if subprocess.call(["sh", "-c", f"command -v {c}"], stdout=subprocess.DEVNULL) == 0)
+env = dict(os.environ, MYSQL_PWD=unquote(url.password or ""))
+sys.exit(subprocess.call([client, "-h", url.hostname or "127.0.0.1", "-P", str(url.port or 3306),
+                          "-u", unquote(url.username or "root"), "-e", statement], env=env))
+PY
+}
+
+cleanup() {
+    for pid in $nginx_pid $app_pid; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    sql "DROP DATABASE IF EXISTS \`$database\`" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() {
+    for _ in $(seq 1 100); do
+        if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "error: $1 did not answer" >&2
+    return 1
+}
+
+timings=()
+step_start=0
+step() {
+    step_start=$(date +%s)
+    echo "==> contract: $1"
+}
+step_done() {
+    timings+=("$(printf '%4ss  %s' "$(($(date +%s) - step_start))" "$1")")
+}
+
+started=$(date +%s)
+
+step "tools"
+for tool in node npm python3; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is not installed" >&2; exit 1; }
+done
+chromium=$(printenv CHROMIUM || echo /usr/bin/chromium)
+[ -x "$chromium" ] || { echo "error: Chromium is not installed (Debian: apt-get install chromium)" >&2; exit 1; }
+lock_sum=$(sha256sum "$CONTRACT/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$CONTRACT/node_modules/.lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+    npm ci --prefix "$CONTRACT" --no-fund --no-audit --loglevel=error
+    echo "$lock_sum" > "$CONTRACT/node_modules/.lock-sha256"
+fi
+[ -x "$CONTRACT/.venv/bin/python" ] || python3 -m venv "$CONTRACT/.venv"
+"$CONTRACT/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$CONTRACT/requirements.txt"
+step_done "install pinned tools (npm ci, pip)"
+
+step "service"
+cargo build --quiet --bin catalog
+sql "CREATE DATABASE \`$database\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+port=$(free_port)
+base="http://127.0.0.1:$port"
+DATABASE_URL="$DB_SERVER/$database" \
+    JWT_SECRET_KEY="contract-$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
+    LISTEN_ADDR="127.0.0.1:$port" \
+    LOGIN_MAX_FAILURES=1000000 \
+    RUST_LOG=warn \
+    target/debug/catalog serve > "$work/app.log" 2>&1 &
+app_pid=$!
+wait_for "$base/readyz"
+step_done "build and start the service"
+
+step "spec lint (Redocly)"
+(cd "$CONTRACT" && npx --no-install redocly lint ../openapi/openapi.json --config redocly.yaml --format=stylish 2>&1 |
+    grep -v -e '║' -e '╔' -e '╚')
+step_done "spec lint"
+
+step "Python SDK (openapi-python-client)"
+rm -rf "$CONTRACT/generated/python"
+(cd "$CONTRACT" && .venv/bin/openapi-python-client generate --path ../openapi/openapi.json \
+    --output-path generated/python --config openapi-python-client.yaml --overwrite >/dev/null)
+PYTHONPATH="$CONTRACT/generated/python" "$CONTRACT/.venv/bin/python" "$CONTRACT/sdk/python_scenario.py" "$base"
+step_done "Python SDK: generate and run the scenario"
+
+step "TypeScript SDK (@hey-api/openapi-ts)"
+rm -rf "$CONTRACT/generated/ts"
+(cd "$CONTRACT" && npx --no-install openapi-ts -f openapi-ts.config.mjs >/dev/null &&
+    npx --no-install tsc -p tsconfig.json &&
+    npx --no-install tsx sdk/scenario.ts "$base")
+step_done "TypeScript SDK: generate, type-check and run the scenario"
+
+step "Swagger UI in Chromium"
+CHROMIUM=$chromium node "$CONTRACT/browser/swagger-ui.mjs" "$base"
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if [ -x "$nginx_bin" ]; then
+    nginx_port=$(free_port)
+    mkdir -p "$work/nginx/conf.d" "$work/nginx/tmp"
+    cp -r docker/nginx/snippets "$work/nginx/snippets"
+    sed -e "s/\${CATALOG_UPSTREAM}/127.0.0.1:$port/" -e "s/\${NGINX_PORT}/127.0.0.1:$nginx_port/" \
+        docker/nginx/templates/default.conf.template > "$work/nginx/conf.d/default.conf"
+    cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/tmp/body;
+    proxy_temp_path $work/nginx/tmp/proxy;
+    fastcgi_temp_path $work/nginx/tmp/fastcgi;
+    uwsgi_temp_path $work/nginx/tmp/uwsgi;
+    scgi_temp_path $work/nginx/tmp/scgi;
+    include conf.d/*.conf;
+}
+NGINX
+    "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+    nginx_pid=$!
+    wait_for "http://127.0.0.1:$nginx_port/healthz"
+    CHROMIUM=$chromium node "$CONTRACT/browser/swagger-ui.mjs" "http://127.0.0.1:$nginx_port"
+else
+    echo "error: nginx is not installed (Debian: apt-get install nginx-light)" >&2
+    exit 1
+fi
+step_done "Swagger UI in Chromium, direct and through nginx"
+
+step "Schemathesis"
+(cd "$CONTRACT" && CATALOG_BASE_URL="$base" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=. \
+    .venv/bin/schemathesis --config-file schemathesis.toml run ../openapi/openapi.json \
+    --url "$base" --no-color)
+step_done "Schemathesis (all checks, positive and negative, stateful)"
+
+echo "==> contract checks passed in $(($(date +%s) - started))s"
+printf '    %s\n' "${timings[@]}"
