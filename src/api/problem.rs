@@ -83,9 +83,13 @@ impl Problem {
 
     /// 400 naming the field at fault.
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
-        let mut problem = Self::new(StatusCode::BAD_REQUEST, kind::INVALID_INPUT, detail);
-        problem.body.field = Some(field.to_owned());
-        problem
+        Self::new(StatusCode::BAD_REQUEST, kind::INVALID_INPUT, detail).with_field(field)
+    }
+
+    /// Names the request field or parameter the problem is about.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.body.field = Some(field.to_owned());
+        self
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
@@ -124,15 +128,10 @@ impl From<domain::Error> for Problem {
         match err {
             E::Invalid { field, reason } => Self::invalid(field, format!("`{field}` {reason}")),
             E::Taken(taken) => {
-                let mut problem = Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail);
-                problem.body.field = Some(
-                    match taken {
-                        Taken::Username => "username",
-                        Taken::Email => "email",
-                    }
-                    .to_owned(),
-                );
-                problem
+                Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail).with_field(match taken {
+                    Taken::Username => "username",
+                    Taken::Email => "email",
+                })
             }
             E::BadCredentials | E::Unauthenticated(_) => Self::unauthenticated(detail),
             E::Throttled { retry_after_secs } => {
@@ -144,11 +143,8 @@ impl From<domain::Error> for Problem {
                 problem.retry_after = Some(retry_after_secs);
                 problem
             }
-            E::WrongPassword => {
-                let mut problem = Self::new(StatusCode::FORBIDDEN, kind::WRONG_PASSWORD, detail);
-                problem.body.field = Some("current_password".to_owned());
-                problem
-            }
+            E::WrongPassword => Self::new(StatusCode::FORBIDDEN, kind::WRONG_PASSWORD, detail)
+                .with_field("current_password"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
             E::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail),
@@ -283,7 +279,7 @@ fn problem_for(err: poem::Error) -> Problem {
         );
     }
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        let mut problem = Problem::new(
+        return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             kind::UNSUPPORTED_MEDIA_TYPE,
             match e {
@@ -294,9 +290,8 @@ fn problem_for(err: poem::Error) -> Problem {
                     "`Content-Type: {content_type}` is not supported; send application/json"
                 ),
             },
-        );
-        problem.body.field = Some("Content-Type".into());
-        return problem;
+        )
+        .with_field("Content-Type");
     }
     let status = err.status();
     match status {

@@ -1,197 +1,24 @@
-//! The Auth operations: signup, login, refresh and "who am I".
+//! The Auth operations: signup, login, refresh, "who am I", logout and
+//! password changes. Their bodies live in `wire`.
 
-use chrono::{DateTime, Utc};
+mod wire;
+
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::domain::Services;
-use crate::domain::accounts::{NewAccount, Role, Session, User};
-use crate::domain::sessions::TokenPair;
-use crate::domain::values::{Email, LoginName, NewPassword, Password, Username};
+use crate::domain::accounts::NewAccount;
 
 use super::ApiTags;
-use super::body::{Fields, FromFields, JsonBody};
-use super::problem::{Problem, problems};
+use super::body::JsonBody;
+use super::problem::problems;
 use super::security::{AccessToken, RefreshToken};
 
-/// The token type of every issued token.
-const BEARER: &str = "Bearer";
-
-#[derive(Debug, Object)]
-pub struct SignupRequest {
-    pub username: Username,
-    pub email: Email,
-    #[oai(write_only)]
-    pub password: NewPassword,
-}
-
-impl FromFields for SignupRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            username: fields.required("username")?,
-            email: fields.required("email")?,
-            password: fields.required("password")?,
-        })
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct LoginRequest {
-    pub username: LoginName,
-    #[oai(write_only)]
-    pub password: Password,
-}
-
-impl FromFields for LoginRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            username: fields.required("username")?,
-            password: fields.required("password")?,
-        })
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct ChangePasswordRequest {
-    #[oai(write_only)]
-    pub current_password: Password,
-    #[oai(write_only)]
-    pub new_password: NewPassword,
-}
-
-impl FromFields for ChangePasswordRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            current_password: fields.required("current_password")?,
-            new_password: fields.required("new_password")?,
-        })
-    }
-}
-
-/// A new account and its first tokens.
-#[derive(Debug, Object)]
-pub struct SignupResult {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
-/// A fresh access and refresh token.
-#[derive(Debug, Object)]
-#[oai(rename = "TokenPair")]
-pub struct TokenPairView {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
-/// Who a user is, as shown next to their tokens.
-#[derive(Debug, Object)]
-pub struct UserSummary {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-}
-
-#[derive(Debug, Object)]
-pub struct LoginResult {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    pub user: UserSummary,
-}
-
-#[derive(Debug, Enum)]
-#[oai(rename = "Role", rename_all = "lowercase")]
-pub enum RoleView {
-    User,
-    Admin,
-}
-
-/// The caller's own account.
-#[derive(Debug, Object)]
-pub struct Account {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub role: RoleView,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<TokenPair> for TokenPairView {
-    fn from(pair: TokenPair) -> Self {
-        Self {
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            token_type: BEARER.to_owned(),
-            expires_in: pair.expires_in,
-        }
-    }
-}
-
-impl From<Session> for SignupResult {
-    fn from(Session { user, tokens }: Session) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
-            token_type: BEARER.to_owned(),
-            expires_in: tokens.expires_in,
-        }
-    }
-}
-
-impl From<Session> for LoginResult {
-    fn from(Session { user, tokens }: Session) -> Self {
-        let TokenPairView {
-            access_token,
-            refresh_token,
-            token_type,
-            expires_in,
-        } = tokens.into();
-        Self {
-            access_token,
-            refresh_token,
-            token_type,
-            expires_in,
-            user: UserSummary {
-                id: user.id,
-                username: user.username,
-                email: user.email,
-            },
-        }
-    }
-}
-
-impl From<User> for Account {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            role: match user.role {
-                Role::User => RoleView::User,
-                Role::Admin => RoleView::Admin,
-            },
-            created_at: user.created_at,
-        }
-    }
-}
+use wire::{
+    Account, ChangePasswordRequest, LoginRequest, LoginResult, SignupRequest, SignupResult,
+    TokenPairView,
+};
 
 #[derive(Debug, ApiResponse)]
 pub enum SignupResponse {
