@@ -25,7 +25,11 @@ tokio::task_local! {
 /// Sets up the global subscriber. `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal, never into files or container logs.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     // `try_init` so tests that build several apps don't fight over it.
     let _ = match format {
         LogFormat::Human => builder.try_init(),

@@ -107,3 +107,59 @@ async fn healthcheck_exits_zero_only_when_ready() {
     .unwrap();
     assert!(!down.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_applies_every_migration_and_a_second_run_finds_none() {
+    let database = crate::helpers::create_database().await;
+    let url = format!("{}/{database}", crate::helpers::server_url());
+    let run = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            catalog(
+                &["migrate"],
+                &[
+                    ("DATABASE_URL", url.as_str()),
+                    ("RUST_LOG", "info"),
+                    ("LOG_FORMAT", "json"),
+                ],
+            )
+        })
+    };
+    let first = run(url.clone()).await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let logs = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(logs.contains(r#""applied":3"#), "{logs}");
+    let second = run(url).await.unwrap();
+    assert!(second.status.success());
+    let logs = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(logs.contains(r#""applied":0"#), "{logs}");
+    crate::helpers::admin_sql(None, &[format!("DROP DATABASE `{database}`")]).await;
+}
+
+#[test]
+fn start_up_retries_an_unreachable_database_then_gives_up_with_one_line() {
+    // Nothing listens on port 9 (discard) here.
+    let started = std::time::Instant::now();
+    let output = catalog(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", "mysql://nobody@127.0.0.1:9/catalog"),
+            ("DATABASE_STARTUP_TIMEOUT_SECS", "2"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+        ],
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "bounded"
+    );
+    let line = one_line_error(&output);
+    assert!(line.contains("database"), "{line}");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("database not ready yet"),
+        "the retries are logged: {logs}"
+    );
+}
