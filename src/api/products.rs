@@ -13,6 +13,7 @@ use crate::domain::values::{Description, ProductName};
 
 use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
+use super::fields::Nullable;
 use super::problem::{Problem, problems};
 use super::security::AccessToken;
 
@@ -48,7 +49,7 @@ pub struct ProductView {
     pub id: i64,
     pub name: String,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Nullable<String>,
     pub price: Price,
     pub owner: ProductOwner,
     pub created_at: DateTime<Utc>,
@@ -61,7 +62,7 @@ pub struct ProductPage {
     pub items: Vec<ProductView>,
     /// Pass as `cursor` to get the next page; null on the last page.
     #[oai(nullable)]
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 impl From<Product> for ProductView {
@@ -69,7 +70,7 @@ impl From<Product> for ProductView {
         Self {
             id: product.id,
             name: product.name,
-            description: product.description,
+            description: Nullable(product.description),
             price: product.price,
             owner: ProductOwner {
                 id: product.owner.id,
@@ -85,7 +86,7 @@ impl From<Page> for ProductPage {
     fn from(page: Page) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         }
     }
 }
