@@ -307,6 +307,11 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
 
 impl<T: ToJSON> ToJSON for Nullable<T> {
     fn to_json(&self) -> Option<Value> {
-        Some(self.0.as_ref().and_then(ToJSON::to_json).unwrap_or(Value::Null))
+        Some(
+            self.0
+                .as_ref()
+                .and_then(ToJSON::to_json)
+                .unwrap_or(Value::Null),
+        )
     }
 }
