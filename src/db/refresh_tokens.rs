@@ -73,19 +73,14 @@ pub async fn revoke_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> R
     .await?)
 }
 
-/// Deletes tokens that can no longer matter: past their absolute expiry,
-/// revoked before `revoked_before`, or never used and idle too long. Used
-/// tokens stay until their family expires, so reuse is still detected.
+/// Deletes up to `batch` tokens that can no longer matter: past their
+/// absolute expiry, revoked, or never used and idle too long. Used tokens
+/// stay until their family expires, so reuse is still detected.
 #[tracing::instrument(skip(conn))]
-pub async fn purge(
-    conn: &mut Conn,
-    now: NaiveDateTime,
-    revoked_before: NaiveDateTime,
-    batch: i64,
-) -> Result<usize> {
+pub async fn purge(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<usize> {
     let dead = rt::expires_at
         .le(now)
-        .or(rt::revoked_at.le(revoked_before).assume_not_null())
+        .or(rt::revoked_at.is_not_null())
         .or(rt::used_at.is_null().and(rt::idle_expires_at.le(now)));
     let ids: Vec<i64> = rt::table
         .filter(dead)

@@ -224,7 +224,7 @@ impl Sessions {
         let now = db::now();
         let mut total = 0;
         loop {
-            let deleted = db::refresh_tokens::purge(&mut conn, now, now, BATCH).await?;
+            let deleted = db::refresh_tokens::purge(&mut conn, now, BATCH).await?;
             total += deleted;
             if (deleted as i64) < BATCH {
                 return Ok(total);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use catalog::Application;
 use catalog::config::{Config, DatabaseConfig, LogFormat};
 use mysql_async::prelude::Queryable;
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -159,21 +159,19 @@ impl TestApp {
         }
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    /// A request to `path` with `token` as its bearer token.
+    pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
         self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        send(self.client.get(self.url(path))).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.post(self.url(path)).json(body)).await
     }
 
     pub async fn signup(&self, body: &Value) -> Response {
@@ -189,40 +187,23 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, token: &str) -> Response {
-        self.client
-            .post(self.url("/api/auth/refresh"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::POST, "/api/auth/refresh", token)).await
     }
 
     pub async fn logout(&self, refresh_token: &str) -> Response {
-        self.client
-            .post(self.url("/api/auth/logout"))
-            .bearer_auth(refresh_token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::POST, "/api/auth/logout", refresh_token)).await
     }
 
     pub async fn logout_all(&self, access_token: &str) -> Response {
-        self.client
-            .post(self.url("/api/auth/logout-all"))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::POST, "/api/auth/logout-all", access_token)).await
     }
 
     pub async fn change_password(&self, access_token: &str, body: &Value) -> Response {
-        self.client
-            .put(self.url("/api/auth/password"))
-            .bearer_auth(access_token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.authed(Method::PUT, "/api/auth/password", access_token)
+                .json(body),
+        )
+        .await
     }
 
     /// Runs a query on this app's database and returns the first column of
@@ -238,12 +219,7 @@ impl TestApp {
     }
 
     pub async fn me(&self, token: &str) -> Response {
-        self.client
-            .get(self.url("/api/auth/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::GET, "/api/auth/me", token)).await
     }
 
     pub async fn list_products(&self, query: &str) -> Response {
@@ -251,12 +227,7 @@ impl TestApp {
     }
 
     pub async fn my_products(&self, token: &str, query: &str) -> Response {
-        self.client
-            .get(self.url(&format!("/api/products/my{query}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::GET, &format!("/api/products/my{query}"), token)).await
     }
 
     pub async fn get_product(&self, id: impl std::fmt::Display) -> Response {
@@ -264,22 +235,11 @@ impl TestApp {
     }
 
     pub async fn create_product(&self, token: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url("/api/products"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::POST, "/api/products", token).json(body)).await
     }
 
     pub async fn delete_product(&self, token: &str, id: impl std::fmt::Display) -> Response {
-        self.client
-            .delete(self.url(&format!("/api/products/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        send(self.authed(Method::DELETE, &format!("/api/products/{id}"), token)).await
     }
 
     /// Signs up `name` (email `name@example.com`) and returns its tokens.
@@ -342,6 +302,11 @@ pub fn stable_header_names(response: &Response) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Sends a request; a transport failure fails the test.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("request")
 }
 
 /// Checks a problem+json response and returns its body.
