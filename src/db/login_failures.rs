@@ -2,6 +2,7 @@
 //! window that opens at the first failure.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel::sql_types::{Datetime, Varchar};
 use diesel_async::RunQueryDsl;
@@ -55,9 +56,11 @@ pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
 /// Deletes counters whose window has passed.
 #[tracing::instrument(skip(conn))]
 pub async fn purge(conn: &mut Conn, window_opened_before: NaiveDateTime) -> Result<usize> {
-    Ok(
-        diesel::delete(lf::table.filter(lf::window_started_at.le(window_opened_before)))
-            .execute(conn)
-            .await?,
-    )
+    Ok(purge_statement(window_opened_before).execute(conn).await?)
+}
+
+/// The statement behind [`purge`], for callers that inspect its plan.
+#[dsl::auto_type(no_type_alias)]
+pub fn purge_statement(window_opened_before: NaiveDateTime) -> _ {
+    dsl::delete(lf::table.filter(lf::window_started_at.le(window_opened_before)))
 }

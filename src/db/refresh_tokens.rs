@@ -3,6 +3,7 @@
 //! requests cannot both win.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -50,48 +51,62 @@ pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<RefreshTo
 /// Revokes every token of a family that is not revoked yet.
 #[tracing::instrument(skip_all)]
 pub async fn revoke_family(conn: &mut Conn, family_id: &[u8], now: NaiveDateTime) -> Result<usize> {
-    Ok(diesel::update(
+    Ok(revoke_family_statement(family_id, now)
+        .execute(conn)
+        .await?)
+}
+
+/// The statement behind [`revoke_family`], for callers that inspect its
+/// plan.
+#[dsl::auto_type(no_type_alias)]
+pub fn revoke_family_statement<'a>(family_id: &'a [u8], now: NaiveDateTime) -> _ {
+    dsl::update(
         rt::table
             .filter(rt::family_id.eq(family_id))
             .filter(rt::revoked_at.is_null()),
     )
     .set(rt::revoked_at.eq(now))
-    .execute(conn)
-    .await?)
 }
 
 /// Revokes every token of a user that is not revoked yet.
 #[tracing::instrument(skip(conn))]
 pub async fn revoke_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> Result<usize> {
-    Ok(diesel::update(
+    Ok(revoke_user_statement(user_id, now).execute(conn).await?)
+}
+
+/// The statement behind [`revoke_user`], for callers that inspect its
+/// plan.
+#[dsl::auto_type(no_type_alias)]
+pub fn revoke_user_statement(user_id: i64, now: NaiveDateTime) -> _ {
+    dsl::update(
         rt::table
             .filter(rt::user_id.eq(user_id))
             .filter(rt::revoked_at.is_null()),
     )
     .set(rt::revoked_at.eq(now))
-    .execute(conn)
-    .await?)
 }
 
 /// Deletes up to `batch` tokens that can no longer matter: past their
 /// absolute expiry, revoked, or never used and idle too long. Used tokens
-/// stay until their family expires, so reuse is still detected.
+/// stay until their family expires, so reuse is still detected. The
+/// database works out that moment in `purge_after`, so this reads one
+/// index range.
 #[tracing::instrument(skip(conn))]
 pub async fn purge(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<usize> {
-    let dead = rt::expires_at
-        .le(now)
-        .or(rt::revoked_at.is_not_null())
-        .or(rt::used_at.is_null().and(rt::idle_expires_at.le(now)));
-    let ids: Vec<i64> = rt::table
-        .filter(dead)
-        .select(rt::id)
-        .limit(batch)
-        .load(conn)
-        .await?;
+    let ids: Vec<i64> = purgeable_ids(now, batch).load(conn).await?;
     if ids.is_empty() {
         return Ok(0);
     }
     Ok(diesel::delete(rt::table.filter(rt::id.eq_any(ids)))
         .execute(conn)
         .await?)
+}
+
+/// The ids [`purge`] deletes, for callers that inspect its plan.
+#[dsl::auto_type(no_type_alias)]
+pub fn purgeable_ids(now: NaiveDateTime, batch: i64) -> _ {
+    rt::table
+        .filter(rt::purge_after.le(now))
+        .select(rt::id)
+        .limit(batch)
 }

@@ -31,15 +31,23 @@ pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<UserRow>> {
         .optional()?)
 }
 
-/// Finds an account by its lower-cased username or email.
+/// A lower-cased username or email, naming the unique key to search.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginKey<'a> {
+    Username(&'a str),
+    Email(&'a str),
+}
+
+/// Finds an account by one of its unique keys: a single-row lookup,
+/// whatever the table's size.
 #[tracing::instrument(skip_all)]
-pub async fn find_by_login_key(conn: &mut Conn, key: &str) -> Result<Option<UserRow>> {
-    Ok(users::table
-        .filter(users::username_key.eq(key).or(users::email_key.eq(key)))
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()?)
+pub async fn find_by_login_key(conn: &mut Conn, key: LoginKey<'_>) -> Result<Option<UserRow>> {
+    let query = users::table.select(UserRow::as_select()).into_boxed();
+    let query = match key {
+        LoginKey::Username(key) => query.filter(users::username_key.eq(key)),
+        LoginKey::Email(key) => query.filter(users::email_key.eq(key)),
+    };
+    Ok(query.first(conn).await.optional()?)
 }
 
 #[tracing::instrument(skip(conn))]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
+use crate::db::users::LoginKey;
 use crate::db::{self, Pool, models::NewUserRow, models::UserRow};
 
 use super::error::{Error, Result};
@@ -121,7 +122,7 @@ impl Accounts {
     pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
         let key = login_key(name.as_str());
         let mut conn = db::conn(&self.pool).await?;
-        let row = db::users::find_by_login_key(&mut conn, &key).await?;
+        let row = db::users::find_by_login_key(&mut conn, unique_key(&key)).await?;
         let throttle_key = row.as_ref().map_or_else(
             || throttle::name_key(&key),
             |row| throttle::account_key(row.id),
@@ -239,7 +240,8 @@ impl Accounts {
     pub async fn ensure_admin(&self, admin: AdminAccount) -> Result<AdminOutcome> {
         let existing = {
             let mut conn = db::conn(&self.pool).await?;
-            db::users::find_by_login_key(&mut conn, &login_key(admin.username.as_str())).await?
+            let key = login_key(admin.username.as_str());
+            db::users::find_by_login_key(&mut conn, LoginKey::Username(&key)).await?
         };
         let Some(row) = existing else {
             let account = NewAccount {
@@ -285,5 +287,16 @@ impl Accounts {
             role,
             created_at: now.and_utc(),
         })
+    }
+}
+
+/// Which unique key a login name is: usernames cannot contain `@` and
+/// emails must, so a login is one exact lookup rather than a search of
+/// both keys.
+fn unique_key(login_key: &str) -> LoginKey<'_> {
+    if login_key.contains('@') {
+        LoginKey::Email(login_key)
+    } else {
+        LoginKey::Username(login_key)
     }
 }

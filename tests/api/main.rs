@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod nginx;
+mod plans;
 mod products;
 mod sessions;
 mod spec;

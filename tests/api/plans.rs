@@ -1,0 +1,529 @@
+//! Query plans at scale. Each statement that can touch more than one row
+//! is built by the code that issues it, then run under `ANALYZE` (MariaDB)
+//! or `EXPLAIN ANALYZE` (MySQL) on 100,000 products from 1,000 owners, so
+//! a plan that would sort or scan at a million rows fails here. A page
+//! must be read from an index in page order: no filesort, no temporary
+//! table, no full scan, and no more rows read from its driving table than
+//! the page asks for.
+
+use catalog::db::{login_failures, products, refresh_tokens};
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::mysql::Mysql;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Binary, Text};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, admin_sql, server_url};
+
+const OWNERS: i64 = 1_000;
+const PRODUCTS_PER_OWNER: i64 = 100;
+const TOKENS_PER_OWNER: i64 = 20;
+
+/// Fills the app's database: 1,000 owners with 100 products each, ids
+/// interleaved across owners as real traffic would leave them; 20 refresh
+/// tokens per owner in every state; a login counter per owner. Times are
+/// UTC, as the service writes them. Portable
+/// SQL: MySQL's recursive CTEs stop at 1,000 levels, so larger sets come
+/// from cross joins.
+async fn load(app: &TestApp) {
+    let numbers = |n: i64| {
+        format!("WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})")
+    };
+    admin_sql(
+        Some(&app.database),
+        &[
+            format!(
+                "INSERT INTO users (username, username_key, email, email_key, password_hash, \
+                 role, created_at, updated_at) {} \
+                 SELECT CONCAT('owner', i), CONCAT('owner', i), CONCAT('owner', i, '@example.com'), \
+                 CONCAT('owner', i, '@example.com'), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
+                numbers(OWNERS)
+            ),
+            format!(
+                "INSERT INTO products (owner_id, name, description, price_cents, created_at, \
+                 updated_at) {} \
+                 SELECT u.id, CONCAT('Product ', n.i, ' of ', u.id), NULL, n.i * 100, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) \
+                 FROM n CROSS JOIN users u ORDER BY n.i, u.id",
+                numbers(PRODUCTS_PER_OWNER)
+            ),
+            // Tokens issued over the last 20 days: some expired, some used,
+            // some revoked, most alive.
+            format!(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, \
+                 expires_at, idle_expires_at, used_at, revoked_at) {} \
+                 SELECT UNHEX(SHA2(CONCAT(u.id, '/', n.i), 256)), UNHEX(MD5(CONCAT(u.id, '/', n.i DIV 5))), \
+                 u.id, UTC_TIMESTAMP(6) - INTERVAL n.i DAY, UTC_TIMESTAMP(6) + INTERVAL (14 - n.i) DAY, \
+                 UTC_TIMESTAMP(6) + INTERVAL (1 - n.i) DAY, IF(n.i % 5 = 0, NULL, UTC_TIMESTAMP(6) - INTERVAL n.i DAY), \
+                 IF(u.id % 50 = 0, UTC_TIMESTAMP(6), NULL) \
+                 FROM n CROSS JOIN users u",
+                numbers(TOKENS_PER_OWNER)
+            ),
+            // Login counters of the last 16 minutes: as between two purges,
+            // few are past their 15-minute window.
+            "INSERT INTO login_failures (throttle_key, failures, window_started_at) \
+             SELECT CONCAT('account:', id), 1 + id % 10, UTC_TIMESTAMP(6) - INTERVAL (id % 16) MINUTE FROM users"
+                .to_owned(),
+            "ANALYZE TABLE users, products, refresh_tokens, login_failures".to_owned(),
+        ],
+    )
+    .await;
+}
+
+/// `prefix` followed by a statement exactly as the code builds it, binds
+/// included; the server answers with one text column.
+struct Explain<'q, Q> {
+    prefix: &'static str,
+    statement: &'q Q,
+}
+
+impl<Q: QueryFragment<Mysql>> QueryFragment<Mysql> for Explain<'_, Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(self.prefix);
+        self.statement.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> QueryId for Explain<'_, Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for Explain<'_, Q> {
+    type SqlType = Binary;
+}
+
+/// How one table is read.
+#[derive(Debug, Clone, PartialEq)]
+struct Access {
+    table: String,
+    /// MySQL's `EXPLAIN` access types: `ALL` (a table scan), `index` (a
+    /// whole-index scan), `range`, `ref`, `eq_ref`, `const`.
+    access: String,
+    key: Option<String>,
+    /// Rows actually read per loop, and loops, where the server says.
+    rows: Option<f64>,
+    loops: f64,
+}
+
+/// What the server did with a statement.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Tables in join order.
+    tables: Vec<Access>,
+    sorts: bool,
+    temporary: bool,
+    raw: String,
+}
+
+impl Plan {
+    /// The first table read that is not a constant: the one whose rows
+    /// drive the rest.
+    fn driving(&self) -> Option<&Access> {
+        self.tables
+            .iter()
+            .find(|t| !matches!(t.access.as_str(), "const" | "system"))
+    }
+
+    /// Every way this plan breaks the rules for a statement that must read
+    /// at most `max_rows` rows of `table` through `key` and look up
+    /// anything else by a unique key. `max_rows` of `None` bounds nothing,
+    /// for statements without a `LIMIT` that must still use `key`.
+    fn violations(&self, table: &str, key: &str, max_rows: Option<f64>) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.sorts {
+            found.push("sorts (filesort)".to_owned());
+        }
+        if self.temporary {
+            found.push("uses a temporary table".to_owned());
+        }
+        for t in &self.tables {
+            if t.access == "ALL" {
+                found.push(format!("scans all of `{}`", t.table));
+            }
+        }
+        match self.driving() {
+            None => found.push("reads no table".to_owned()),
+            Some(driving) => {
+                if driving.table != table {
+                    found.push(format!("starts from `{}`, not `{table}`", driving.table));
+                }
+                if driving.key.as_deref() != Some(key) {
+                    found.push(format!(
+                        "reads `{}` through {:?}, not `{key}`",
+                        driving.table, driving.key
+                    ));
+                }
+                if let (Some(max), Some(rows)) = (max_rows, driving.rows) {
+                    let read = rows * driving.loops;
+                    if read > max {
+                        found.push(format!(
+                            "reads {read} rows of `{}` for at most {max}",
+                            driving.table
+                        ));
+                    }
+                }
+                if max_rows.is_none() && driving.access == "index" {
+                    found.push(format!("scans the whole `{key}` index"));
+                }
+            }
+        }
+        let driving = self.driving().map(|t| t.table.clone());
+        for t in &self.tables {
+            if Some(&t.table) == driving.as_ref() {
+                continue;
+            }
+            if !matches!(t.access.as_str(), "eq_ref" | "const" | "system") {
+                found.push(format!(
+                    "joins `{}` by {} instead of its primary key",
+                    t.table, t.access
+                ));
+            }
+            if t.rows.is_some_and(|rows| rows > 1.0) {
+                found.push(format!("reads several `{}` rows per product", t.table));
+            }
+        }
+        found
+    }
+}
+
+/// MariaDB's `ANALYZE FORMAT=JSON`, and MySQL's `EXPLAIN FORMAT=JSON`:
+/// tables in document order, which is join order; any filesort or
+/// temporary table anywhere in the tree.
+fn parse_json(raw: &str) -> Plan {
+    fn walk(value: &Value, plan: &mut Plan) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let marks = !matches!(child, Value::Bool(false) | Value::Null);
+                    if key.contains("filesort") && marks {
+                        plan.sorts = true;
+                    }
+                    if key.contains("temporary") && marks {
+                        plan.temporary = true;
+                    }
+                    if key == "table"
+                        && let Some(name) = child.get("table_name").and_then(Value::as_str)
+                    {
+                        let number = |field: &str| child.get(field).and_then(Value::as_f64);
+                        plan.tables.push(Access {
+                            table: name.to_owned(),
+                            access: child["access_type"].as_str().unwrap_or("?").to_owned(),
+                            key: child.get("key").and_then(Value::as_str).map(str::to_owned),
+                            rows: number("r_rows"),
+                            loops: number("r_loops").unwrap_or(1.0),
+                        });
+                    }
+                    walk(child, plan);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| walk(item, plan)),
+            _ => {}
+        }
+    }
+    let mut plan = Plan {
+        raw: raw.to_owned(),
+        ..Plan::default()
+    };
+    let json: Value =
+        serde_json::from_str(&escape_stray_backslashes(raw)).expect("the plan is JSON");
+    walk(&json, &mut plan);
+    plan
+}
+
+/// MariaDB prints binary values in conditions as they are: raw control
+/// characters, and backslashes that are not JSON escapes. Escapes both so
+/// the document parses.
+fn escape_stray_backslashes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            continue;
+        }
+        out.push(c);
+        if c == '\\' {
+            match chars.peek() {
+                Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't' | 'u') => {
+                    out.extend(chars.next());
+                }
+                _ => out.push('\\'),
+            }
+        }
+    }
+    out
+}
+
+/// MySQL's `EXPLAIN ANALYZE` tree: one iterator per line, access lines
+/// such as `-> Index range scan on products using PRIMARY over (id < 5)
+/// (reverse)  (cost=… rows=…) (actual time=0.03..0.05 rows=21 loops=1)`.
+fn parse_mysql_tree(raw: &str) -> Plan {
+    const ACCESS: [(&str, &str); 10] = [
+        ("Single-row covering index lookup on ", "eq_ref"),
+        ("Single-row index lookup on ", "eq_ref"),
+        ("Covering index range scan on ", "range"),
+        ("Index range scan on ", "range"),
+        ("Covering index lookup on ", "ref"),
+        ("Index lookup on ", "ref"),
+        ("Covering index scan on ", "index"),
+        ("Index scan on ", "index"),
+        ("Table scan on ", "ALL"),
+        ("Constant row from ", "const"),
+    ];
+    let actual = regex::Regex::new(r"\(actual time=\S+ rows=([0-9.e+]+) loops=([0-9]+)\)")
+        .expect("valid regex");
+    let mut plan = Plan {
+        raw: raw.to_owned(),
+        ..Plan::default()
+    };
+    for line in raw.lines() {
+        let node = line.trim_start().trim_start_matches("-> ");
+        if node.starts_with("Sort") || node.contains("filesort") {
+            plan.sorts = true;
+        }
+        if node.starts_with("Temporary table") || node.starts_with("Materialize") {
+            plan.temporary = true;
+        }
+        let Some((prefix, access)) = ACCESS.iter().find(|(prefix, _)| node.starts_with(prefix))
+        else {
+            continue;
+        };
+        let rest = &node[prefix.len()..];
+        let table = rest.split_whitespace().next().unwrap_or("?");
+        let key = rest
+            .split_once(" using ")
+            .and_then(|(_, after)| after.split_whitespace().next())
+            .map(str::to_owned);
+        let (rows, loops) = actual.captures(node).map_or((None, 1.0), |c| {
+            (c[1].parse().ok(), c[2].parse().unwrap_or(1.0))
+        });
+        plan.tables.push(Access {
+            table: table.trim_matches('`').to_owned(),
+            access: (*access).to_owned(),
+            key,
+            rows,
+            loops,
+        });
+    }
+    plan
+}
+
+/// A connection to the app's database that can explain statements.
+struct Explainer {
+    conn: AsyncMysqlConnection,
+    mariadb: bool,
+}
+
+impl Explainer {
+    async fn connect(app: &TestApp) -> Self {
+        let url = format!("{}/{}", server_url(), app.database);
+        let mut conn = AsyncMysqlConnection::establish(&url)
+            .await
+            .expect("connects");
+        let version: String = diesel::select(diesel::dsl::sql::<Text>("VERSION()"))
+            .get_result(&mut conn)
+            .await
+            .expect("version");
+        Self {
+            conn,
+            mariadb: version.contains("MariaDB"),
+        }
+    }
+
+    async fn text<Q: QueryFragment<Mysql> + Send + Sync>(
+        &mut self,
+        prefix: &'static str,
+        statement: &Q,
+    ) -> String {
+        let explain = Explain { prefix, statement };
+        // Bytes: a plan may quote binary values that are not UTF-8.
+        let rows: Vec<Vec<u8>> = explain.load(&mut self.conn).await.expect("EXPLAIN runs");
+        String::from_utf8_lossy(&rows.concat()).into_owned()
+    }
+
+    /// Runs a SELECT and reports its plan with the rows actually read.
+    async fn select<Q: QueryFragment<Mysql> + Send + Sync>(&mut self, statement: &Q) -> Plan {
+        if self.mariadb {
+            parse_json(&self.text("ANALYZE FORMAT=JSON ", statement).await)
+        } else {
+            parse_mysql_tree(&self.text("EXPLAIN ANALYZE ", statement).await)
+        }
+    }
+
+    /// Reports the plan of a write; MariaDB also runs it.
+    async fn write<Q: QueryFragment<Mysql> + Send + Sync>(&mut self, statement: &Q) -> Plan {
+        let prefix = if self.mariadb {
+            "ANALYZE FORMAT=JSON "
+        } else {
+            "EXPLAIN FORMAT=JSON "
+        };
+        parse_json(&self.text(prefix, statement).await)
+    }
+}
+
+/// Fails with every broken rule of every statement at once.
+fn assert_no_violations(failures: Vec<String>) {
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+fn report(name: &str, plan: &Plan, violations: Vec<String>) -> Option<String> {
+    (!violations.is_empty()).then(|| {
+        format!(
+            "{name}: {}\nplan: {:?}\n{}",
+            violations.join("; "),
+            plan.tables,
+            plan.raw
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_is_read_from_an_index_in_page_order() {
+    let app = TestApp::spawn().await;
+    load(&app).await;
+    let mut db = Explainer::connect(&app).await;
+    let total = OWNERS * PRODUCTS_PER_OWNER;
+    let owner = OWNERS / 2;
+    // An id in the middle of that owner's products, and of the table.
+    let owners_middle = owner + OWNERS * (PRODUCTS_PER_OWNER / 2);
+
+    let mut failures = Vec::new();
+    // The limits the API can ask for: the default and the largest page,
+    // each plus the one row that tells whether another page follows.
+    for limit in [21_i64, 101] {
+        let shapes = [
+            ("first page", None, None, "PRIMARY"),
+            ("page by cursor", None, Some(total / 2), "PRIMARY"),
+            ("my first page", Some(owner), None, "products_owner_id_id"),
+            (
+                "my page by cursor",
+                Some(owner),
+                Some(owners_middle),
+                "products_owner_id_id",
+            ),
+        ];
+        for (name, owner, before, key) in shapes {
+            let statement = products::page_query(owner, before, limit);
+            let plan = db.select(&statement).await;
+            let violations = plan.violations("products", key, Some(limit as f64));
+            let name = format!("{name} (limit {limit})");
+            failures.extend(report(&name, &plan, violations));
+        }
+    }
+    assert_no_violations(failures);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_statements_over_many_rows_use_their_index() {
+    let app = TestApp::spawn().await;
+    load(&app).await;
+    let mut db = Explainer::connect(&app).await;
+    let now: NaiveDateTime = chrono::Utc::now().naive_utc();
+    let family: Vec<u8> = {
+        let mut conn =
+            AsyncMysqlConnection::establish(&format!("{}/{}", server_url(), app.database))
+                .await
+                .expect("connects");
+        catalog::db::schema::refresh_tokens::table
+            .select(catalog::db::schema::refresh_tokens::family_id)
+            .first(&mut conn)
+            .await
+            .expect("a token")
+    };
+
+    let mut failures = Vec::new();
+    let plan = db.select(&refresh_tokens::purgeable_ids(now, 1000)).await;
+    let violations = plan.violations("refresh_tokens", "refresh_tokens_purge_after", Some(1000.0));
+    failures.extend(report("token purge", &plan, violations));
+
+    let plan = db
+        .write(&refresh_tokens::revoke_family_statement(&family, now))
+        .await;
+    let violations = plan.violations("refresh_tokens", "refresh_tokens_family", None);
+    failures.extend(report("revoke a session", &plan, violations));
+
+    let plan = db
+        .write(&refresh_tokens::revoke_user_statement(OWNERS / 2, now))
+        .await;
+    let violations = plan.violations("refresh_tokens", "refresh_tokens_user", None);
+    failures.extend(report("revoke a user's sessions", &plan, violations));
+
+    let cutoff = now - TimeDelta::minutes(15);
+    let plan = db.write(&login_failures::purge_statement(cutoff)).await;
+    let violations = plan.violations("login_failures", "login_failures_window", None);
+    failures.extend(report("login counter purge", &plan, violations));
+    assert_no_violations(failures);
+}
+
+/// The check itself can fail: a page sorted on a column without an index,
+/// and a filter no index serves, are both caught.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sort_or_scan_without_an_index_fails_the_check() {
+    use catalog::db::schema::{products as p, users as u};
+    let app = TestApp::spawn().await;
+    load(&app).await;
+    let mut db = Explainer::connect(&app).await;
+
+    let sorted_by_unindexed = p::table
+        .inner_join(u::table)
+        .select((p::id, u::username))
+        .order(p::created_at.desc())
+        .limit(21);
+    let plan = db.select(&sorted_by_unindexed).await;
+    let violations = plan.violations("products", "PRIMARY", Some(21.0));
+    assert!(
+        violations.iter().any(|v| v.contains("sorts")),
+        "{violations:?}\n{}",
+        plan.raw
+    );
+
+    let unindexed_filter = p::table
+        .filter(p::price_cents.eq(500))
+        .select(p::id)
+        .limit(21);
+    let plan = db.select(&unindexed_filter).await;
+    let violations = plan.violations("products", "PRIMARY", Some(21.0));
+    assert!(
+        violations.iter().any(|v| v.contains("scans all")),
+        "{violations:?}\n{}",
+        plan.raw
+    );
+}
+
+#[test]
+fn mysql_trees_are_read_like_mariadb_plans() {
+    let good = "\
+-> Limit: 21 row(s)  (cost=9.6 rows=21) (actual time=0.0606..0.128 rows=21 loops=1)
+    -> Nested loop inner join  (cost=9.6 rows=21) (actual time=0.0597..0.126 rows=21 loops=1)
+        -> Index range scan on products using PRIMARY over (id < 50000) (reverse)  (cost=2.25 rows=21) (actual time=0.0453..0.0612 rows=21 loops=1)
+        -> Single-row index lookup on users using PRIMARY (id=products.owner_id)  (cost=0.25 rows=1) (actual time=0.00274..0.00277 rows=1 loops=21)
+";
+    let plan = parse_mysql_tree(good);
+    assert_eq!(plan.tables.len(), 2);
+    assert_eq!(plan.tables[0].access, "range");
+    assert_eq!(plan.tables[0].key.as_deref(), Some("PRIMARY"));
+    assert_eq!(plan.tables[1].loops, 21.0);
+    assert!(
+        plan.violations("products", "PRIMARY", Some(21.0))
+            .is_empty()
+    );
+
+    let bad = "\
+-> Limit: 21 row(s)  (actual time=3200..3200 rows=21 loops=1)
+    -> Sort: products.id DESC, limit input to 21 row(s) per chunk  (actual time=3200..3200 rows=21 loops=1)
+        -> Stream results  (cost=1.1e+6 rows=1e+6) (actual time=0.1..2900 rows=1e+6 loops=1)
+            -> Nested loop inner join  (actual time=0.1..2500 rows=1e+6 loops=1)
+                -> Table scan on users  (cost=101 rows=1000) (actual time=0.05..0.6 rows=1000 loops=1)
+                -> Index lookup on products using products_owner_id_id (owner_id=users.id)  (cost=100 rows=1000) (actual time=0.02..2.4 rows=1000 loops=1000)
+";
+    let violations = parse_mysql_tree(bad).violations("products", "PRIMARY", Some(21.0));
+    for expected in ["sorts", "scans all of `users`", "starts from `users`"] {
+        assert!(
+            violations.iter().any(|v| v.contains(expected)),
+            "{expected}: {violations:?}"
+        );
+    }
+}
