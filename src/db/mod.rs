@@ -5,6 +5,7 @@
 
 pub mod login_failures;
 pub mod models;
+mod pool;
 pub mod products;
 pub mod refresh_tokens;
 pub mod schema;
@@ -12,11 +13,11 @@ pub mod users;
 
 use std::time::Duration;
 
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use secrecy::{ExposeSecret, SecretString};
+
+pub use pool::{PoolOptions, pool};
 
 /// Every migration under `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -44,27 +45,6 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// How the pool is sized and how long callers wait for a connection.
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    pub max_size: usize,
-    pub acquire_timeout: Duration,
-}
-
-/// Builds the pool without connecting: connections open on first use.
-pub fn pool(url: &SecretString, options: &PoolOptions) -> Pool {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(url.expose_secret().to_owned());
-    DeadPool::builder(manager)
-        .max_size(options.max_size)
-        .wait_timeout(Some(options.acquire_timeout))
-        .create_timeout(Some(options.acquire_timeout))
-        .recycle_timeout(Some(options.acquire_timeout))
-        .runtime(::deadpool::Runtime::Tokio1)
-        .build()
-        .expect("a pool with a runtime and timeouts always builds")
-}
 
 /// Gets a pooled connection.
 pub async fn conn(pool: &Pool) -> Result<Conn> {

@@ -58,3 +58,45 @@ async fn readiness_is_503_when_the_database_stops_answering() {
     assert!(body["detail"].as_str().unwrap().contains("database"));
     assert_eq!(app.get("/healthz").await.status(), 200, "still alive");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_the_database_drops_are_replaced() {
+    let app = TestApp::spawn().await;
+    // Have the database drop every connection the app holds, as a
+    // restart would.
+    assert_eq!(app.list_products("").await.status(), 200);
+    let ids = {
+        use mysql_async::prelude::Queryable;
+        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
+            .await
+            .unwrap();
+        let ids: Vec<u64> = conn
+            .exec(
+                "SELECT id FROM information_schema.processlist WHERE db = ?",
+                (app.database.clone(),),
+            )
+            .await
+            .unwrap();
+        conn.disconnect().await.ok();
+        ids
+    };
+    assert!(!ids.is_empty());
+    admin_sql(
+        None,
+        &ids.iter()
+            .map(|id| format!("KILL {id}"))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+
+    // A connection in steady use is not checked before reuse, so each
+    // dropped one fails the one request that finds it broken; that
+    // failure has it checked and replaced at its next checkout.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(app.list_products("").await.status().as_u16());
+    }
+    let failed = statuses.iter().filter(|&&s| s != 200).count();
+    assert!(failed <= ids.len(), "{statuses:?}");
+    assert!(statuses[8..].iter().all(|&s| s == 200), "{statuses:?}");
+}
