@@ -258,10 +258,22 @@ impl ToJSON for Price {
     }
 }
 
+impl serde::Serialize for Price {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
 /// A response field that is always present but may be `null`, so
 /// generated clients type it `T | null` rather than "maybe absent".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nullable<T>(pub Option<T>);
+
+impl<T: serde::Serialize> serde::Serialize for Nullable<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
 
 impl<T: Type> Type for Nullable<T> {
     const IS_REQUIRED: bool = true;

@@ -8,6 +8,7 @@ pub mod auth;
 mod body;
 mod fields;
 pub mod health;
+mod json;
 pub mod problem;
 pub mod products;
 pub mod security;

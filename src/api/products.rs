@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Serialize;
 
 use crate::domain::Services;
 use crate::domain::catalog::{NewProduct, Page, PageRequest, Product};
@@ -14,6 +14,7 @@ use crate::domain::values::{Description, ProductName};
 use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
 use super::fields::Nullable;
+use super::json::{SerdeJson, rfc3339};
 use super::problem::{Problem, problems};
 use super::security::AccessToken;
 
@@ -37,13 +38,13 @@ impl FromFields for CreateProductRequest {
 }
 
 /// The account that owns a product.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct ProductOwner {
     pub id: i64,
     pub username: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename = "Product")]
 pub struct ProductView {
     pub id: i64,
@@ -52,12 +53,14 @@ pub struct ProductView {
     pub description: Nullable<String>,
     pub price: Price,
     pub owner: ProductOwner,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
 /// One page of products, newest first.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct ProductPage {
     pub items: Vec<ProductView>,
     /// Pass as `cursor` to get the next page; null on the last page.
@@ -95,14 +98,14 @@ impl From<Page> for ProductPage {
 pub enum ProductPageResponse {
     /// One page of products, newest first.
     #[oai(status = 200)]
-    Ok(Json<ProductPage>),
+    Ok(SerdeJson<ProductPage>),
 }
 
 #[derive(Debug, ApiResponse)]
 pub enum ProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(Json<ProductView>),
+    Ok(SerdeJson<ProductView>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -110,7 +113,7 @@ pub enum CreateProductResponse {
     /// The product was created.
     #[oai(status = 201)]
     Created(
-        Json<ProductView>,
+        SerdeJson<ProductView>,
         /// Where the new product lives.
         #[oai(header = "Location")]
         String,
@@ -201,7 +204,7 @@ impl ProductsApi {
             cursor: cursor.0,
         };
         let page = services.catalog.list(None, request).await?;
-        Ok(ProductPageResponse::Ok(Json(page.into())))
+        Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
 
     /// List my products
@@ -224,7 +227,7 @@ impl ProductsApi {
             cursor: cursor.0,
         };
         let page = services.catalog.list(Some(caller.0), request).await?;
-        Ok(ProductPageResponse::Ok(Json(page.into())))
+        Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
 
     /// Get a product
@@ -236,7 +239,7 @@ impl ProductsApi {
         id: Path<i64>,
     ) -> Result<ProductResponse, GetProblem> {
         let product = services.catalog.get(id.0).await?;
-        Ok(ProductResponse::Ok(Json(product.into())))
+        Ok(ProductResponse::Ok(SerdeJson(product.into())))
     }
 
     /// Create a product
@@ -262,7 +265,7 @@ impl ProductsApi {
         let product = services.catalog.create(caller.0, product).await?;
         let location = format!("/api/products/{}", product.id);
         Ok(CreateProductResponse::Created(
-            Json(product.into()),
+            SerdeJson(product.into()),
             location,
         ))
     }
@@ -280,5 +283,45 @@ impl ProductsApi {
     ) -> Result<DeleteProductResponse, DeleteProblem> {
         services.catalog.delete(caller.0, id.0).await?;
         Ok(DeleteProductResponse::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::*;
+
+    /// Responses are written by serde, the spec comes from the `Object`
+    /// derive: both must describe the same JSON.
+    #[test]
+    fn serde_writes_what_the_schema_describes() {
+        let at = |micros| DateTime::from_timestamp_micros(micros).unwrap();
+        let product = |id, description: Option<&str>, cents| ProductView {
+            id,
+            name: format!("Mug \"{id}\" ☕"),
+            description: Nullable(description.map(str::to_owned)),
+            price: Price::from_cents(cents).unwrap(),
+            owner: ProductOwner {
+                id: 7,
+                username: "alice".into(),
+            },
+            created_at: at(1_795_000_000_123_456),
+            updated_at: at(1_795_000_000_000_000),
+        };
+        let page = ProductPage {
+            items: vec![product(2, Some("Porcelain"), 1999), product(1, None, 100)],
+            next_cursor: Nullable(Some("cDE6MQ".into())),
+        };
+        let last = ProductPage {
+            items: vec![],
+            next_cursor: Nullable(None),
+        };
+        for page in [page, last] {
+            assert_eq!(
+                serde_json::to_value(&page).unwrap(),
+                page.to_json().unwrap()
+            );
+        }
     }
 }
