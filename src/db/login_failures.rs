@@ -11,7 +11,7 @@ use super::schema::login_failures as lf;
 use super::{Conn, Result};
 
 /// The failures counted for a key and when their window opened.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<(i32, NaiveDateTime)>> {
     Ok(lf::table
         .find(key)
@@ -23,7 +23,7 @@ pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<(i32, NaiveDateTim
 
 /// Counts one failure in one atomic statement: a window that opened at or
 /// before `window_opened_before` has passed, so the count restarts at 1.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(
     conn: &mut Conn,
     key: &str,
@@ -47,14 +47,14 @@ pub async fn record(
     Ok(())
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
     diesel::delete(lf::table.find(key)).execute(conn).await?;
     Ok(())
 }
 
 /// Deletes counters whose window has passed.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn purge(conn: &mut Conn, window_opened_before: NaiveDateTime) -> Result<usize> {
     Ok(purge_statement(window_opened_before).execute(conn).await?)
 }

@@ -15,7 +15,7 @@ use super::{Conn, Result, last_insert_id};
 /// A product with its owner's username.
 pub type ProductWithOwner = (ProductRow, String);
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(conn: &mut Conn, row: &NewProductRow<'_>) -> Result<i64> {
     diesel::insert_into(products::table)
         .values(row)
@@ -24,7 +24,7 @@ pub async fn insert(conn: &mut Conn, row: &NewProductRow<'_>) -> Result<i64> {
     last_insert_id(conn).await
 }
 
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<ProductWithOwner>> {
     Ok(products::table
         .inner_join(users::table)
@@ -39,7 +39,7 @@ pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<ProductWithOwner>> 
 /// (all when `None`), optionally only those of `owner`. Asks for `limit`
 /// rows; callers ask for one more than they show to learn whether another
 /// page follows.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn page(
     conn: &mut Conn,
     owner: Option<i64>,
@@ -117,7 +117,7 @@ impl Query for PageQuery {
     type SqlType = SqlTypeOf<PageSelection>;
 }
 
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn owner_of(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
     Ok(products::table
         .find(id)
@@ -128,7 +128,7 @@ pub async fn owner_of(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
 }
 
 /// Deletes a product and answers whether a row went.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn delete(conn: &mut Conn, id: i64) -> Result<bool> {
     let deleted = diesel::delete(products::table.find(id))
         .execute(conn)

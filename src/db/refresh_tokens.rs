@@ -11,7 +11,7 @@ use super::models::{NewRefreshTokenRow, RefreshTokenRow};
 use super::schema::refresh_tokens as rt;
 use super::{Conn, Result};
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(conn: &mut Conn, row: &NewRefreshTokenRow<'_>) -> Result<()> {
     diesel::insert_into(rt::table)
         .values(row)
@@ -22,7 +22,7 @@ pub async fn insert(conn: &mut Conn, row: &NewRefreshTokenRow<'_>) -> Result<()>
 
 /// Marks a live token used, and answers whether this call did it. A token
 /// already used, revoked or expired is left alone.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn consume(conn: &mut Conn, token_hash: &[u8], now: NaiveDateTime) -> Result<bool> {
     let updated = diesel::update(
         rt::table
@@ -38,7 +38,7 @@ pub async fn consume(conn: &mut Conn, token_hash: &[u8], now: NaiveDateTime) -> 
     Ok(updated == 1)
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<RefreshTokenRow>> {
     Ok(rt::table
         .filter(rt::token_hash.eq(token_hash))
@@ -49,7 +49,7 @@ pub async fn find(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<RefreshTo
 }
 
 /// Revokes every token of a family that is not revoked yet.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_family(conn: &mut Conn, family_id: &[u8], now: NaiveDateTime) -> Result<usize> {
     Ok(revoke_family_statement(family_id, now)
         .execute(conn)
@@ -69,7 +69,7 @@ pub fn revoke_family_statement<'a>(family_id: &'a [u8], now: NaiveDateTime) -> _
 }
 
 /// Revokes every token of a user that is not revoked yet.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn revoke_user(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> Result<usize> {
     Ok(revoke_user_statement(user_id, now).execute(conn).await?)
 }
@@ -91,7 +91,7 @@ pub fn revoke_user_statement(user_id: i64, now: NaiveDateTime) -> _ {
 /// stay until their family expires, so reuse is still detected. The
 /// database works out that moment in `purge_after`, so this reads one
 /// index range.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn purge(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<usize> {
     let ids: Vec<i64> = purgeable_ids(now, batch).load(conn).await?;
     if ids.is_empty() {

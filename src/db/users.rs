@@ -9,7 +9,7 @@ use super::{Conn, Error, Result, duplicate_key, last_insert_id};
 
 /// Inserts an account and returns its id, or [`Error::Duplicate`] naming
 /// the unique key it collided with.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(conn: &mut Conn, row: &NewUserRow<'_>) -> Result<i64> {
     match diesel::insert_into(users::table)
         .values(row)
@@ -21,7 +21,7 @@ pub async fn insert(conn: &mut Conn, row: &NewUserRow<'_>) -> Result<i64> {
     }
 }
 
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<UserRow>> {
     Ok(users::table
         .find(id)
@@ -40,7 +40,7 @@ pub enum LoginKey<'a> {
 
 /// Finds an account by one of its unique keys: a single-row lookup,
 /// whatever the table's size.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_login_key(conn: &mut Conn, key: LoginKey<'_>) -> Result<Option<UserRow>> {
     let query = users::table.select(UserRow::as_select()).into_boxed();
     let query = match key {
@@ -50,7 +50,7 @@ pub async fn find_by_login_key(conn: &mut Conn, key: LoginKey<'_>) -> Result<Opt
     Ok(query.first(conn).await.optional()?)
 }
 
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
     diesel::update(users::table.find(id))
         .set((users::role.eq(role), users::updated_at.eq(super::now())))
@@ -61,7 +61,7 @@ pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
 
 /// Stores a new password hash and moves the token version on, so tokens
 /// issued before stop working.
-#[tracing::instrument(skip_all, fields(id))]
+#[tracing::instrument(level = "debug", skip_all, fields(id))]
 pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Result<()> {
     diesel::update(users::table.find(id))
         .set((
@@ -76,7 +76,7 @@ pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Resu
 
 /// Moves the token version on, so every access token issued so far stops
 /// working.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn bump_token_version(conn: &mut Conn, id: i64) -> Result<()> {
     diesel::update(users::table.find(id))
         .set(users::token_version.eq(users::token_version + 1))
@@ -86,7 +86,7 @@ pub async fn bump_token_version(conn: &mut Conn, id: i64) -> Result<()> {
 }
 
 /// The user's current token version, if the user exists.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn token_version(conn: &mut Conn, id: i64) -> Result<Option<i32>> {
     Ok(users::table
         .find(id)

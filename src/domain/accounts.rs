@@ -108,7 +108,7 @@ impl Accounts {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(username = %account.username.as_str()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(username = %account.username.as_str()))]
     pub async fn signup(&self, account: NewAccount) -> Result<Session> {
         let user = self.create(account, Role::User).await?;
         let mut conn = db::conn(&self.pool).await?;
@@ -118,7 +118,7 @@ impl Accounts {
 
     /// Logs in by username or email. Unknown users and wrong passwords
     /// fail alike, take alike long and are throttled alike.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
         let key = login_key(name.as_str());
         let mut conn = db::conn(&self.pool).await?;
@@ -163,7 +163,7 @@ impl Accounts {
     }
 
     /// Ends every session of the user, access tokens included.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn logout_everywhere(&self, user_id: i64) -> Result<()> {
         let mut conn = db::conn(&self.pool).await?;
         conn.transaction::<_, Error, _>(async |conn| self.sessions.end_all(conn, user_id).await)
@@ -172,7 +172,7 @@ impl Accounts {
 
     /// Changes the password after checking the current one, and ends every
     /// session. Wrong current passwords count towards the login throttle.
-    #[tracing::instrument(skip_all, fields(user_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id))]
     pub async fn change_password(
         &self,
         user_id: i64,
@@ -217,7 +217,7 @@ impl Accounts {
     }
 
     /// The account behind an authenticated request.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn user(&self, id: i64) -> Result<User> {
         let mut conn = db::conn(&self.pool).await?;
         db::users::find(&mut conn, id)
@@ -236,7 +236,7 @@ impl Accounts {
 
     /// Makes sure the configured admin exists and has the admin role. An
     /// existing account keeps its password.
-    #[tracing::instrument(skip_all, fields(username = %admin.username.as_str()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(username = %admin.username.as_str()))]
     pub async fn ensure_admin(&self, admin: AdminAccount) -> Result<AdminOutcome> {
         let existing = {
             let mut conn = db::conn(&self.pool).await?;

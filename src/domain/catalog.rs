@@ -81,7 +81,7 @@ impl Catalog {
     }
 
     /// A page of all products (or of one owner's), newest first.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self, owner: Option<i64>, request: PageRequest) -> Result<Page> {
         let limit = request.limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
@@ -112,7 +112,7 @@ impl Catalog {
         Ok(Page { items, next_cursor })
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: i64) -> Result<Product> {
         let mut conn = db::conn(&self.pool).await?;
         db::products::find(&mut conn, id)
@@ -121,7 +121,7 @@ impl Catalog {
             .try_into()
     }
 
-    #[tracing::instrument(skip_all, fields(owner_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(owner_id))]
     pub async fn create(&self, owner_id: i64, product: NewProduct) -> Result<Product> {
         let now = db::now();
         let row = NewProductRow {
@@ -141,7 +141,7 @@ impl Catalog {
     }
 
     /// Deletes a product. Only its owner or an admin may.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn delete(&self, caller: i64, id: i64) -> Result<()> {
         let mut conn = db::conn(&self.pool).await?;
         let owner = db::products::owner_of(&mut conn, id)

@@ -70,7 +70,7 @@ impl Sessions {
     }
 
     /// Starts a new family for a user who just proved who they are.
-    #[tracing::instrument(skip(self, conn))]
+    #[tracing::instrument(level = "debug", skip(self, conn))]
     pub async fn start(&self, conn: &mut Conn, user_id: i64, version: i32) -> Result<TokenPair> {
         let family = uuid::Uuid::new_v4();
         let now = db::now();
@@ -121,7 +121,7 @@ impl Sessions {
     }
 
     /// Consumes a refresh token and returns the next pair of its family.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rotate(&self, refresh_token: &str) -> Result<TokenPair> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         let user_id = claims.user_id()?;
@@ -184,7 +184,7 @@ impl Sessions {
     }
 
     /// Ends the session a refresh token belongs to.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end(&self, refresh_token: &str) -> Result<()> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         let mut conn = db::conn(&self.pool).await?;
@@ -197,7 +197,7 @@ impl Sessions {
 
     /// Ends every session of a user: all refresh families are revoked and
     /// every access token issued so far stops working.
-    #[tracing::instrument(skip(self, conn))]
+    #[tracing::instrument(level = "debug", skip(self, conn))]
     pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
         db::users::bump_token_version(conn, user_id).await?;
         db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
@@ -217,7 +217,7 @@ impl Sessions {
     }
 
     /// Deletes refresh tokens that can no longer matter, in batches.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge(&self) -> Result<usize> {
         const BATCH: i64 = 1000;
         let mut conn = db::conn(&self.pool).await?;
