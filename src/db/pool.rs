@@ -51,6 +51,10 @@ pub fn pool(url: &SecretString, options: &PoolOptions) -> Pool {
         .wait_timeout(Some(options.acquire_timeout))
         .create_timeout(Some(options.acquire_timeout))
         .recycle_timeout(Some(options.acquire_timeout))
+        // The connection returned last goes out first: below full load a
+        // few stay warm (as do their server threads) and the rest idle
+        // until they are checked, instead of all taking turns.
+        .queue_mode(::deadpool::managed::QueueMode::Lifo)
         .pre_recycle(Hook::async_fn(
             move |conn: &mut AsyncMysqlConnection, metrics| {
                 Box::pin(async move {
