@@ -1,0 +1,649 @@
+//! Pages of the catalog at scale: the release binary against its own
+//! database, first at 20 products, then at 1,000,000 from 1,000 owners.
+//!
+//! For each request at 1, 16 and 64 client connections it prints
+//! requests per second, p50 and p99, next to the raw driver bound: the
+//! same page statement, built by the same code, run through `mysql_async`
+//! alone (no HTTP) over as many connections. The requests:
+//! - the first page (`GET /api/products?limit=20`), at 20 and at 1M rows;
+//! - a page reached by a cursor 500,000 rows deep;
+//! - `/api/products/my` for an owner of 1,000 products (the service also
+//!   checks the access token's version, one more primary-key read).
+//!
+//! Then it compares the figures with the goals, and shows the CPU time
+//! each process (service, database, load generator or driver client)
+//! spent per request, read from `/proc` where it can be. It asserts
+//! nothing: the figures are the result. Run with `scripts/bench.sh pages` (or
+//! `cargo bench --bench pages` with `TEST_DATABASE_URL` set); it creates
+//! and drops its own database. `BENCH_SECONDS` sets each run's length
+//! (default 5, after a 1 s warm-up); `DATABASE_POOL_SIZE` is passed to the
+//! service (default: the service's own).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use catalog::db::products::page_query;
+use catalog::domain::cursor;
+use diesel::mysql::{Mysql, MysqlQueryBuilder};
+use diesel::query_builder::{QueryBuilder, QueryFragment};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+
+const OWNERS: i64 = 1_000;
+const SMALL: i64 = 20;
+const LARGE: i64 = 1_000_000;
+const PAGE: i64 = 20;
+const CONNECTIONS: [usize; 3] = [1, 16, 64];
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn sql(database: Option<&str>, statements: &[String]) {
+    let url = match database {
+        Some(db) => format!("{}/{db}", server_url()),
+        None => server_url(),
+    };
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .expect("the database answers");
+    for statement in statements {
+        conn.query_drop(statement).await.expect("SQL runs");
+    }
+    conn.disconnect().await.ok();
+}
+
+/// The release binary, serving on a free port until dropped.
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Service {
+    async fn start(database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env(
+                "JWT_SECRET_KEY",
+                format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4()),
+            )
+            .env("LISTEN_ADDR", addr.to_string())
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Ok(size) = std::env::var("DATABASE_POOL_SIZE") {
+            command.env("DATABASE_POOL_SIZE", size);
+        }
+        let service = Self {
+            child: command.spawn().expect("the service starts"),
+            addr,
+        };
+        let client = reqwest::Client::new();
+        let ready = format!("http://{addr}/readyz");
+        for _ in 0..300 {
+            if let Ok(response) = client.get(&ready).send().await
+                && response.status() == 200
+            {
+                return service;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the service did not become ready");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Latencies of the requests that finished inside the measured window,
+/// and the CPU each process spent in it.
+struct Sample {
+    latencies: Vec<Duration>,
+    seconds: f64,
+    cpu: CpuUse,
+}
+
+impl Sample {
+    fn new(per_worker: Vec<Vec<Duration>>, seconds: f64, cpu: CpuUse) -> Self {
+        let mut latencies: Vec<Duration> = per_worker.into_iter().flatten().collect();
+        latencies.sort();
+        Self {
+            latencies,
+            seconds,
+            cpu,
+        }
+    }
+
+    /// CPU microseconds per request of one process, when known.
+    fn cpu_us(&self, seconds: Option<f64>) -> String {
+        match seconds {
+            Some(s) if !self.latencies.is_empty() => {
+                format!("{:.0}", s * 1e6 / self.latencies.len() as f64)
+            }
+            _ => "n/a".to_owned(),
+        }
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index].as_secs_f64() * 1000.0
+    }
+}
+
+/// The processes whose CPU time a run accounts for: the service (absent
+/// for driver runs), this load generator, and the database server when
+/// it runs on this machine.
+#[derive(Clone, Copy)]
+struct Processes {
+    service: Option<u32>,
+    load: u32,
+    database: Option<u32>,
+}
+
+/// CPU seconds each process spent inside a measured window.
+#[derive(Default, Clone, Copy)]
+struct CpuUse {
+    service: Option<f64>,
+    load: Option<f64>,
+    database: Option<f64>,
+}
+
+/// User plus system CPU seconds a process has used (Linux `/proc`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name start at field 3; utime and
+    // stime are fields 14 and 15, in clock ticks of 1/100 s.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// A MySQL or MariaDB server process on this machine, if there is one.
+fn local_database_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+        })
+}
+
+impl Processes {
+    fn snapshot(&self) -> CpuUse {
+        CpuUse {
+            service: self.service.and_then(cpu_seconds),
+            load: cpu_seconds(self.load),
+            database: self.database.and_then(cpu_seconds),
+        }
+    }
+
+    /// The CPU each process spends inside `window`.
+    async fn during(self, window: Window) -> CpuUse {
+        tokio::time::sleep_until(window.measure_from.into()).await;
+        let before = self.snapshot();
+        tokio::time::sleep_until(window.stop_at.into()).await;
+        let after = self.snapshot();
+        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        CpuUse {
+            service: diff(after.service, before.service),
+            load: diff(after.load, before.load),
+            database: diff(after.database, before.database),
+        }
+    }
+}
+
+/// When a run warms up, when it measures from and when it stops.
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+impl Window {
+    fn starting_now(seconds: f64) -> Self {
+        let measure_from = Instant::now() + Duration::from_secs(1);
+        Self {
+            measure_from,
+            stop_at: measure_from + Duration::from_secs_f64(seconds),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        Instant::now() < self.stop_at
+    }
+
+    /// Keeps the latency of a call that started after the warm-up and
+    /// finished inside the window.
+    fn record(&self, started: Instant, latencies: &mut Vec<Duration>) {
+        let finished = Instant::now();
+        if started >= self.measure_from && finished <= self.stop_at {
+            latencies.push(finished - started);
+        }
+    }
+}
+
+/// `connections` keep-alive HTTP/1.1 connections, each sending `GET path`
+/// back to back and reading the whole answer.
+async fn http_load(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    connections: usize,
+    seconds: f64,
+    processes: Processes,
+) -> Sample {
+    let window = Window::starting_now(seconds);
+    let cpu = tokio::spawn(processes.during(window));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let path = path.to_owned();
+        let authorization = token.map(|t| format!("Bearer {t}"));
+        workers.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let mut latencies = Vec::new();
+            while window.is_open() {
+                let started = Instant::now();
+                let mut request = hyper::Request::get(path.as_str()).header("host", "bench");
+                if let Some(value) = &authorization {
+                    request = request.header("authorization", value);
+                }
+                sender.ready().await.unwrap();
+                let response = sender
+                    .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                assert!(body.len() > 100, "a page of products");
+                window.record(started, &mut latencies);
+            }
+            latencies
+        });
+    }
+    let latencies = workers.join_all().await;
+    Sample::new(latencies, seconds, cpu.await.unwrap())
+}
+
+/// The raw driver bound: `connections` connections, each executing the
+/// prepared statement back to back and reading every row.
+async fn driver_load(
+    url: &str,
+    statement: &str,
+    params: &[i64],
+    connections: usize,
+    seconds: f64,
+    processes: Processes,
+) -> Sample {
+    let window = Window::starting_now(seconds);
+    let cpu = tokio::spawn(processes.during(window));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let opts = mysql_async::Opts::from_url(url).unwrap();
+        let statement = statement.to_owned();
+        let params: Vec<mysql_async::Value> = params.iter().map(|&p| p.into()).collect();
+        workers.spawn(async move {
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            let prepared = conn.prep(statement).await.unwrap();
+            let mut latencies = Vec::new();
+            while window.is_open() {
+                let started = Instant::now();
+                let rows: Vec<mysql_async::Row> =
+                    conn.exec(&prepared, params.clone()).await.unwrap();
+                assert!(!rows.is_empty());
+                window.record(started, &mut latencies);
+            }
+            conn.disconnect().await.ok();
+            latencies
+        });
+    }
+    let latencies = workers.join_all().await;
+    Sample::new(latencies, seconds, cpu.await.unwrap())
+}
+
+/// The page statement exactly as the service issues it, with `?` for
+/// binds, and the binds in order.
+fn page_statement(owner: Option<i64>, before: Option<i64>) -> (String, Vec<i64>) {
+    let statement = page_query(owner, before, PAGE + 1);
+    let mut builder = MysqlQueryBuilder::new();
+    QueryFragment::<Mysql>::to_sql(&statement, &mut builder, &Mysql).unwrap();
+    let binds = owner.into_iter().chain(before).chain([PAGE + 1]).collect();
+    (builder.finish(), binds)
+}
+
+/// One request measured through the service and through the driver.
+struct Row {
+    name: String,
+    connections: usize,
+    service: Sample,
+    driver: Sample,
+}
+
+struct Scenario<'a> {
+    name: &'a str,
+    path: String,
+    token: Option<&'a str>,
+    owner: Option<i64>,
+    before: Option<i64>,
+}
+
+async fn measure(
+    service: &Service,
+    database_url: &str,
+    scenario: &Scenario<'_>,
+    seconds: f64,
+    rows: &mut Vec<Row>,
+) {
+    let (statement, binds) = page_statement(scenario.owner, scenario.before);
+    let with_service = Processes {
+        service: Some(service.child.id()),
+        load: std::process::id(),
+        database: local_database_pid(),
+    };
+    let without_service = Processes {
+        service: None,
+        ..with_service
+    };
+    for connections in CONNECTIONS {
+        let http = http_load(
+            service.addr,
+            &scenario.path,
+            scenario.token,
+            connections,
+            seconds,
+            with_service,
+        )
+        .await;
+        let driver = driver_load(
+            database_url,
+            &statement,
+            &binds,
+            connections,
+            seconds,
+            without_service,
+        )
+        .await;
+        let row = Row {
+            name: scenario.name.to_owned(),
+            connections,
+            service: http,
+            driver,
+        };
+        print_row(&row);
+        rows.push(row);
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:<28} {:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7}",
+        "request", "conns", "req/s", "p50 ms", "p99 ms", "drv q/s", "drv p50", "drv p99", "service"
+    );
+}
+
+fn print_row(row: &Row) {
+    println!(
+        "{:<28} {:>5} | {:>8.0} {:>8.2} {:>8.2} | {:>8.0} {:>8.2} {:>8.2} | {:>6.0}%",
+        row.name,
+        row.connections,
+        row.service.per_second(),
+        row.service.ms(0.5),
+        row.service.ms(0.99),
+        row.driver.per_second(),
+        row.driver.ms(0.5),
+        row.driver.ms(0.99),
+        row.service.per_second() / row.driver.per_second() * 100.0
+    );
+}
+
+/// Products `from..=to`: product `i` belongs to owner `first_owner + i %
+/// 1000`, so every owner's products are spread over the whole id range.
+/// Portable SQL: MySQL's recursive CTEs stop at 1,000 levels.
+fn insert_products(first_owner: i64, from: i64, to: i64) -> String {
+    format!(
+        "INSERT INTO products (owner_id, name, description, price_cents, created_at, updated_at) \
+         WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) \
+         SELECT {first_owner} + (k % {OWNERS}), CONCAT('Product ', k), \
+         IF(k % 3 = 0, NULL, CONCAT('A sturdy, well-made product, number ', k)), (k * 37) % 100000, \
+         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) \
+         FROM (SELECT a.i * 1000 + b.i + 1 AS k FROM n a CROSS JOIN n b) numbers \
+         WHERE k BETWEEN {from} AND {to} ORDER BY k"
+    )
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+fn find<'a>(rows: &'a [Row], name: &str, connections: usize) -> &'a Row {
+    rows.iter()
+        .find(|r| r.name == name && r.connections == connections)
+        .unwrap()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let database = format!("catalog_bench_{}", uuid::Uuid::new_v4().simple());
+    sql(
+        None,
+        &[format!(
+            "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )],
+    )
+    .await;
+    let database_url = format!("{}/{database}", server_url());
+    let service = Service::start(&database_url).await;
+    let base = format!("http://{}", service.addr);
+
+    // The owner whose /my is measured signs up for real; the other 999
+    // owners are rows.
+    let signup: Value = reqwest::Client::new()
+        .post(format!("{base}/api/auth/signup"))
+        .json(&json!({"username": "owner0", "email": "owner0@example.com",
+                      "password": "benchmark password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signup["access_token"].as_str().unwrap().to_owned();
+    let first_owner = signup["id"].as_i64().unwrap();
+    sql(
+        Some(&database),
+        &[
+            format!(
+                "INSERT INTO users (username, username_key, email, email_key, password_hash, \
+                 role, created_at, updated_at) \
+                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+                 SELECT CONCAT('owner', i), CONCAT('owner', i), CONCAT('owner', i, '@example.com'), \
+                 CONCAT('owner', i, '@example.com'), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
+                OWNERS - 1
+            ),
+            insert_products(first_owner, 1, SMALL),
+            "ANALYZE TABLE users, products".to_owned(),
+        ],
+    )
+    .await;
+
+    let version: String = {
+        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
+            .await
+            .unwrap();
+        let version = conn.query_first("SELECT VERSION()").await.unwrap().unwrap();
+        conn.disconnect().await.ok();
+        version
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "catalog page benchmark: {cores} cores, server {version}, {seconds} s per run after 1 s warm-up, \
+         service pool {}",
+        std::env::var("DATABASE_POOL_SIZE").unwrap_or_else(|_| "default".into())
+    );
+    print_header();
+
+    let mut rows = Vec::new();
+    let first_page = |name| Scenario {
+        name,
+        path: format!("/api/products?limit={PAGE}"),
+        token: None,
+        owner: None,
+        before: None,
+    };
+    measure(
+        &service,
+        &database_url,
+        &first_page("first page, 20 rows"),
+        seconds,
+        &mut rows,
+    )
+    .await;
+
+    let loading = Instant::now();
+    sql(
+        Some(&database),
+        &[
+            insert_products(first_owner, SMALL + 1, LARGE),
+            "ANALYZE TABLE users, products".to_owned(),
+        ],
+    )
+    .await;
+    println!(
+        "(loaded {} more products in {:.1} s)",
+        LARGE - SMALL,
+        loading.elapsed().as_secs_f64()
+    );
+
+    let deep = LARGE / 2 + 1;
+    let scenarios = [
+        first_page("first page, 1M rows"),
+        Scenario {
+            name: "cursor 500k deep, 1M rows",
+            path: format!("/api/products?limit={PAGE}&cursor={}", cursor::encode(deep)),
+            token: None,
+            owner: None,
+            before: Some(deep),
+        },
+        Scenario {
+            name: "/my (1,000 of 1M rows)",
+            path: format!("/api/products/my?limit={PAGE}"),
+            token: Some(&token),
+            owner: Some(first_owner),
+            before: None,
+        },
+    ];
+    for scenario in &scenarios {
+        measure(&service, &database_url, scenario, seconds, &mut rows).await;
+    }
+
+    println!();
+    println!("goals:");
+    let small = find(&rows, "first page, 20 rows", 1);
+    let large = find(&rows, "first page, 1M rows", 1);
+    let deep = find(&rows, "cursor 500k deep, 1M rows", 1);
+    let ratio = large.service.ms(0.99) / small.service.ms(0.99);
+    println!(
+        "  first page p99 at 1M / at 20 rows (1 conn): {ratio:.2}x (goal <= 1.5x) {}",
+        verdict(ratio <= 1.5)
+    );
+    let ratio = deep.service.ms(0.99) / large.service.ms(0.99);
+    println!(
+        "  deep page p99 / first page p99 (1 conn):     {ratio:.2}x (goal <= 1.5x) {}",
+        verdict(ratio <= 1.5)
+    );
+    for row in rows.iter().filter(|r| r.connections == 1) {
+        let p99 = row.service.ms(0.99);
+        println!(
+            "  p99 at 1 conn, {:<28} {p99:.2} ms (goal < 5 ms) {}",
+            format!("{}:", row.name),
+            verdict(p99 < 5.0)
+        );
+    }
+    for row in rows.iter().filter(|r| r.connections > 1) {
+        let share = row.service.per_second() / row.driver.per_second() * 100.0;
+        println!(
+            "  service / driver at {:>2} conns, {:<28} {share:.0}% (goal >= 85%) {}",
+            row.connections,
+            format!("{}:", row.name),
+            verdict(share >= 85.0)
+        );
+    }
+    println!(
+        "  first page req/s at 1/16/64 conns: 20 rows {:.0}/{:.0}/{:.0}, 1M rows {:.0}/{:.0}/{:.0}",
+        small.service.per_second(),
+        find(&rows, "first page, 20 rows", 16).service.per_second(),
+        find(&rows, "first page, 20 rows", 64).service.per_second(),
+        large.service.per_second(),
+        find(&rows, "first page, 1M rows", 16).service.per_second(),
+        find(&rows, "first page, 1M rows", 64).service.per_second(),
+    );
+
+    println!();
+    println!("CPU per request, microseconds (all processes share the {cores} cores):");
+    println!(
+        "{:<28} {:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8}",
+        "request", "conns", "service", "database", "client", "database", "driver"
+    );
+    for row in &rows {
+        let (s, d) = (&row.service, &row.driver);
+        println!(
+            "{:<28} {:>5} | {:>8} {:>8} {:>8} | {:>8} {:>8}",
+            row.name,
+            row.connections,
+            s.cpu_us(s.cpu.service),
+            s.cpu_us(s.cpu.database),
+            s.cpu_us(s.cpu.load),
+            d.cpu_us(d.cpu.database),
+            d.cpu_us(d.cpu.load),
+        );
+    }
+
+    drop(service);
+    sql(None, &[format!("DROP DATABASE `{database}`")]).await;
+}
