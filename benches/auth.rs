@@ -13,6 +13,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/server.rs"]
+mod server;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,27 +23,11 @@ use std::time::{Duration, Instant};
 use catalog::Application;
 use catalog::config::{Config, DatabaseConfig};
 use catalog::domain::passwords::Passwords;
-use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use server::{admin_sql, server_url};
 
 const PASSWORD: &str = "benchmark password";
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-async fn admin_sql(sql: String) {
-    let opts = mysql_async::Opts::from_url(&server_url()).expect("a mysql:// URL");
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .expect("the database answers");
-    conn.query_drop(sql).await.expect("admin SQL runs");
-    conn.disconnect().await.ok();
-}
 
 fn config(database: &str) -> Config {
     Config {
@@ -136,9 +123,12 @@ fn main() {
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let database = format!("catalog_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_sql(format!(
-        "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-    ))
+    admin_sql(
+        None,
+        &[format!(
+            "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )],
+    )
     .await;
 
     let app = Application::build(config(&database))
@@ -281,5 +271,5 @@ async fn run() {
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-    admin_sql(format!("DROP DATABASE `{database}`")).await;
+    admin_sql(None, &[format!("DROP DATABASE `{database}`")]).await;
 }

@@ -21,6 +21,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,33 +36,13 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
+use server::{admin_sql, server_url};
 
 const OWNERS: i64 = 1_000;
 const SMALL: i64 = 20;
 const LARGE: i64 = 1_000_000;
 const PAGE: i64 = 20;
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
-
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-async fn sql(database: Option<&str>, statements: &[String]) {
-    let url = match database {
-        Some(db) => format!("{}/{db}", server_url()),
-        None => server_url(),
-    };
-    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-        .await
-        .expect("the database answers");
-    for statement in statements {
-        conn.query_drop(statement).await.expect("SQL runs");
-    }
-    conn.disconnect().await.ok();
-}
 
 /// The release binary, serving on a free port until dropped.
 struct Service {
@@ -470,7 +453,7 @@ async fn run() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
     let database = format!("catalog_bench_{}", uuid::Uuid::new_v4().simple());
-    sql(
+    admin_sql(
         None,
         &[format!(
             "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -495,7 +478,7 @@ async fn run() {
         .unwrap();
     let token = signup["access_token"].as_str().unwrap().to_owned();
     let first_owner = signup["id"].as_i64().unwrap();
-    sql(
+    admin_sql(
         Some(&database),
         &[
             format!(
@@ -546,7 +529,7 @@ async fn run() {
     .await;
 
     let loading = Instant::now();
-    sql(
+    admin_sql(
         Some(&database),
         &[
             insert_products(first_owner, SMALL + 1, LARGE),
@@ -645,5 +628,5 @@ async fn run() {
     }
 
     drop(service);
-    sql(None, &[format!("DROP DATABASE `{database}`")]).await;
+    admin_sql(None, &[format!("DROP DATABASE `{database}`")]).await;
 }

@@ -35,21 +35,7 @@ async fn readiness_is_503_when_the_database_stops_answering() {
     let app = TestApp::start(config, database).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
-    let ids = {
-        use mysql_async::prelude::Queryable;
-        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
-            .await
-            .unwrap();
-        let ids: Vec<u64> = conn
-            .exec(
-                "SELECT id FROM information_schema.processlist WHERE user = ?",
-                (user.clone(),),
-            )
-            .await
-            .unwrap();
-        conn.disconnect().await.ok();
-        ids
-    };
+    let ids = connection_ids("user", &user).await;
     let mut statements = vec![format!("DROP USER '{user}'@'%'")];
     statements.extend(ids.iter().map(|id| format!("KILL {id}")));
     admin_sql(None, &statements).await;
@@ -65,21 +51,7 @@ async fn connections_the_database_drops_are_replaced() {
     // Have the database drop every connection the app holds, as a
     // restart would.
     assert_eq!(app.list_products("").await.status(), 200);
-    let ids = {
-        use mysql_async::prelude::Queryable;
-        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
-            .await
-            .unwrap();
-        let ids: Vec<u64> = conn
-            .exec(
-                "SELECT id FROM information_schema.processlist WHERE db = ?",
-                (app.database.clone(),),
-            )
-            .await
-            .unwrap();
-        conn.disconnect().await.ok();
-        ids
-    };
+    let ids = connection_ids("db", &app.database).await;
     assert!(!ids.is_empty());
     admin_sql(
         None,
@@ -99,4 +71,22 @@ async fn connections_the_database_drops_are_replaced() {
     let failed = statuses.iter().filter(|&&s| s != 200).count();
     assert!(failed <= ids.len(), "{statuses:?}");
     assert!(statuses[8..].iter().all(|&s| s == 200), "{statuses:?}");
+}
+
+/// The server's ids of the connections whose `column` (in
+/// `information_schema.processlist`) is `value`.
+async fn connection_ids(column: &str, value: &str) -> Vec<u64> {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&server_url()).unwrap())
+        .await
+        .unwrap();
+    let ids: Vec<u64> = conn
+        .exec(
+            format!("SELECT id FROM information_schema.processlist WHERE {column} = ?"),
+            (value,),
+        )
+        .await
+        .unwrap();
+    conn.disconnect().await.ok();
+    ids
 }

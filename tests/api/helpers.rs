@@ -19,31 +19,11 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+#[path = "../support/server.rs"]
+mod server;
+pub use server::{admin_sql, server_url};
+
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// The server's URL without a database name.
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// Runs SQL on the test server as its admin user.
-pub async fn admin_sql(database: Option<&str>, statements: &[String]) {
-    let url = match database {
-        Some(db) => format!("{}/{db}", server_url()),
-        None => server_url(),
-    };
-    let opts = mysql_async::Opts::from_url(&url).expect("TEST_DATABASE_URL is a mysql:// URL");
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .expect("the test database server answers (is MariaDB running?)");
-    for statement in statements {
-        conn.query_drop(statement).await.expect("admin SQL runs");
-    }
-    conn.disconnect().await.ok();
-}
 
 /// A fresh, empty database.
 pub async fn create_database() -> String {

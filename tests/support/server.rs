@@ -1,0 +1,29 @@
+//! The database server the tests and benchmarks use: where it is, and a
+//! way to run SQL on it as its admin user. Included by path from
+//! `tests/api/helpers.rs` and `benches/*.rs`.
+
+/// The server's URL without a database name: `TEST_DATABASE_URL`, else
+/// `mysql://root@127.0.0.1:3306`.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Runs `statements` in order on `database` (none: the server itself).
+pub async fn admin_sql(database: Option<&str>, statements: &[String]) {
+    use mysql_async::prelude::Queryable;
+    let url = match database {
+        Some(db) => format!("{}/{db}", server_url()),
+        None => server_url(),
+    };
+    let opts = mysql_async::Opts::from_url(&url).expect("TEST_DATABASE_URL is a mysql:// URL");
+    let mut conn = mysql_async::Conn::new(opts)
+        .await
+        .expect("the test database server answers (is MariaDB running?)");
+    for statement in statements {
+        conn.query_drop(statement).await.expect("admin SQL runs");
+    }
+    conn.disconnect().await.ok();
+}
