@@ -16,9 +16,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 container=""
+# Each stage's time, printed as the stage ends and again, all together,
+# when the script exits (pass or fail).
+stage_name=""
+stage_started=$SECONDS
+stage_times=""
+stage() {
+    end_stage
+    stage_name=$1
+    stage_started=$SECONDS
+    echo "==> $1"
+}
+end_stage() {
+    if [ -n "$stage_name" ]; then
+        local took=$((SECONDS - stage_started))
+        stage_times+=$(printf '%6ss  %s' "$took" "$stage_name")$'\n'
+        stage_name=""
+    fi
+}
 cleanup() {
+    end_stage
     if [ -n "$container" ]; then
         docker rm -f "$container" >/dev/null 2>&1 || true
+    fi
+    if [ -n "$stage_times" ]; then
+        echo "==> stage times (${SECONDS}s in all)"
+        printf '%s' "$stage_times"
     fi
 }
 trap cleanup EXIT
@@ -51,25 +74,25 @@ else
     exit 1
 fi
 
-echo "==> shellcheck"
+stage "shellcheck"
 if ! command -v shellcheck >/dev/null 2>&1; then
     echo "error: shellcheck is not installed (Debian: apt-get install shellcheck)" >&2
     exit 1
 fi
 shellcheck scripts/*.sh .ci/run
 
-echo "==> cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --check
 
-echo "==> cargo clippy --all-targets -- -D warnings"
+stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-echo "==> tests (unit, HTTP, nginx, spec snapshot, deployment)"
+stage "tests (unit, HTTP, query plans, nginx, spec snapshot, deployment)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --no-fail-fast
 else
     cargo test --no-fail-fast
 fi
 
-echo "==> contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
+stage "contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
 scripts/contract.sh
