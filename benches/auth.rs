@@ -25,7 +25,7 @@ use catalog::config::{Config, DatabaseConfig};
 use catalog::domain::passwords::Passwords;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use server::{admin_sql, server_url};
+use server::{admin_sql, create_database, server_url};
 
 const PASSWORD: &str = "benchmark password";
 
@@ -122,14 +122,7 @@ fn main() {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let database = format!("catalog_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_sql(
-        None,
-        &[format!(
-            "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )],
-    )
-    .await;
+    let database = create_database("catalog_bench").await;
 
     let app = Application::build(config(&database))
         .await

@@ -36,7 +36,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
-use server::{admin_sql, server_url};
+use server::{admin_sql, create_database, server_url};
 
 const OWNERS: i64 = 1_000;
 const SMALL: i64 = 20;
@@ -452,14 +452,7 @@ async fn run() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
-    let database = format!("catalog_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_sql(
-        None,
-        &[format!(
-            "CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )],
-    )
-    .await;
+    let database = create_database("catalog_bench").await;
     let database_url = format!("{}/{database}", server_url());
     let service = Service::start(&database_url).await;
     let base = format!("http://{}", service.addr);

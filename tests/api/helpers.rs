@@ -27,15 +27,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A fresh, empty database.
 pub async fn create_database() -> String {
-    let name = format!("catalog_test_{}", uuid::Uuid::new_v4().simple());
-    admin_sql(
-        None,
-        &[format!(
-            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )],
-    )
-    .await;
-    name
+    server::create_database("catalog_test").await
 }
 
 pub fn test_config(database_url: String) -> Config {

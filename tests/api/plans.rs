@@ -369,7 +369,10 @@ fn assert_no_violations(failures: Vec<String>) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
 
-fn report(name: &str, plan: &Plan, violations: Vec<String>) -> Option<String> {
+/// The report of a plan that breaks the rules for reading at most
+/// `max_rows` of `table` through `key` (see [`Plan::violations`]).
+fn check(name: &str, plan: &Plan, table: &str, key: &str, max_rows: Option<f64>) -> Option<String> {
+    let violations = plan.violations(table, key, max_rows);
     (!violations.is_empty()).then(|| {
         format!(
             "{name}: {}\nplan: {:?}\n{}",
@@ -408,9 +411,8 @@ async fn every_page_is_read_from_an_index_in_page_order() {
         for (name, owner, before, key) in shapes {
             let statement = products::page_query(owner, before, limit);
             let plan = db.select(&statement).await;
-            let violations = plan.violations("products", key, Some(limit as f64));
             let name = format!("{name} (limit {limit})");
-            failures.extend(report(&name, &plan, violations));
+            failures.extend(check(&name, &plan, "products", key, Some(limit as f64)));
         }
     }
     assert_no_violations(failures);
@@ -422,39 +424,53 @@ async fn other_statements_over_many_rows_use_their_index() {
     load(&app).await;
     let mut db = Explainer::connect(&app).await;
     let now: NaiveDateTime = chrono::Utc::now().naive_utc();
-    let family: Vec<u8> = {
-        let mut conn =
-            AsyncMysqlConnection::establish(&format!("{}/{}", server_url(), app.database))
-                .await
-                .expect("connects");
-        catalog::db::schema::refresh_tokens::table
-            .select(catalog::db::schema::refresh_tokens::family_id)
-            .first(&mut conn)
-            .await
-            .expect("a token")
-    };
+    let family: Vec<u8> = catalog::db::schema::refresh_tokens::table
+        .select(catalog::db::schema::refresh_tokens::family_id)
+        .first(&mut db.conn)
+        .await
+        .expect("a token");
 
     let mut failures = Vec::new();
     let plan = db.select(&refresh_tokens::purgeable_ids(now, 1000)).await;
-    let violations = plan.violations("refresh_tokens", "refresh_tokens_purge_after", Some(1000.0));
-    failures.extend(report("token purge", &plan, violations));
+    failures.extend(check(
+        "token purge",
+        &plan,
+        "refresh_tokens",
+        "refresh_tokens_purge_after",
+        Some(1000.0),
+    ));
 
     let plan = db
         .write(&refresh_tokens::revoke_family_statement(&family, now))
         .await;
-    let violations = plan.violations("refresh_tokens", "refresh_tokens_family", None);
-    failures.extend(report("revoke a session", &plan, violations));
+    failures.extend(check(
+        "revoke a session",
+        &plan,
+        "refresh_tokens",
+        "refresh_tokens_family",
+        None,
+    ));
 
     let plan = db
         .write(&refresh_tokens::revoke_user_statement(OWNERS / 2, now))
         .await;
-    let violations = plan.violations("refresh_tokens", "refresh_tokens_user", None);
-    failures.extend(report("revoke a user's sessions", &plan, violations));
+    failures.extend(check(
+        "revoke a user's sessions",
+        &plan,
+        "refresh_tokens",
+        "refresh_tokens_user",
+        None,
+    ));
 
     let cutoff = now - TimeDelta::minutes(15);
     let plan = db.write(&login_failures::purge_statement(cutoff)).await;
-    let violations = plan.violations("login_failures", "login_failures_window", None);
-    failures.extend(report("login counter purge", &plan, violations));
+    failures.extend(check(
+        "login counter purge",
+        &plan,
+        "login_failures",
+        "login_failures_window",
+        None,
+    ));
     assert_no_violations(failures);
 }
 

@@ -27,3 +27,17 @@ pub async fn admin_sql(database: Option<&str>, statements: &[String]) {
     }
     conn.disconnect().await.ok();
 }
+
+/// A fresh, empty database named `<prefix>_<uuid>`, with the character set
+/// and collation the migrations expect.
+pub async fn create_database(prefix: &str) -> String {
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    admin_sql(
+        None,
+        &[format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )],
+    )
+    .await;
+    name
+}
