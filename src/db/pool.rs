@@ -20,6 +20,18 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Pool;
 
+/// Every connection reads committed data and takes no gap locks.
+///
+/// Under InnoDB's default, REPEATABLE READ, a statement waiting for a row
+/// also claims the gap before it, so an insert into that gap by the
+/// lock's holder deadlocks: a refresh that rotates a token inserts the
+/// next one while the same token's other presentations wait for its row,
+/// and about one try in ten failed that way. No query here needs a
+/// repeatable snapshot or a locked gap: every state change is a
+/// conditional statement on a key, and tokens carry the account's version,
+/// so one issued beside a password change is refused anyway.
+const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
 /// A pooled connection idle for longer than this is checked first.
 const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -37,6 +49,10 @@ pub fn pool(url: &SecretString, options: &PoolOptions) -> Pool {
     config.custom_setup = Box::new(|url| {
         Box::pin(async move {
             let mut conn = AsyncMysqlConnection::establish(url).await?;
+            diesel::sql_query(READ_COMMITTED)
+                .execute(&mut conn)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             conn.set_instrumentation(LastStatement::default());
             Ok(conn)
         })
