@@ -478,8 +478,8 @@ async fn run() {
                 "INSERT INTO users (username, username_key, email, email_key, password_hash, \
                  role, created_at, updated_at) \
                  WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
-                 SELECT CONCAT('owner', i), CONCAT('owner', i), CONCAT('owner', i, '@example.com'), \
-                 CONCAT('owner', i, '@example.com'), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
+                 SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), CONCAT('owner', i, '@example.com'), \
+                 UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
                 OWNERS - 1
             ),
             insert_products(first_owner, 1, SMALL),

@@ -1,54 +1,58 @@
-//! Queries on `login_failures`: a counter per throttle key in a fixed
-//! window that opens at the first failure.
+//! Queries on `login_failures`: a counter of password checks per throttle
+//! key in a fixed window that opens at the first check.
 
 use chrono::NaiveDateTime;
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sql_types::{Datetime, Varchar};
-use diesel_async::RunQueryDsl;
+use diesel::sql_types::{Binary, Datetime, Integer};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::login_failures as lf;
 use super::{Conn, Result};
 
-/// The failures counted for a key and when their window opened.
+/// Counts one password check for a key and answers the count and when
+/// its window opened, atomically: the upsert locks the key's row until the
+/// transaction ends, so concurrent checks (on any replica) queue and each
+/// sees the count its own check made. A window that opened at or before
+/// `window_opened_before` has passed, so the count restarts at 1. The
+/// count stops at `cap`: once the key is locked out, refused checks need
+/// not be counted.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<(i32, NaiveDateTime)>> {
-    Ok(lf::table
-        .find(key)
-        .select((lf::failures, lf::window_started_at))
-        .first(conn)
-        .await
-        .optional()?)
-}
-
-/// Counts one failure in one atomic statement: a window that opened at or
-/// before `window_opened_before` has passed, so the count restarts at 1.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn record(
+pub async fn count_check(
     conn: &mut Conn,
-    key: &str,
+    key: &[u8],
     now: NaiveDateTime,
     window_opened_before: NaiveDateTime,
-) -> Result<()> {
-    // MySQL evaluates these assignments left to right, so `failures` must
-    // be set while `window_started_at` still holds the old value.
-    diesel::sql_query(
-        "INSERT INTO login_failures (throttle_key, failures, window_started_at) VALUES (?, 1, ?) \
-         ON DUPLICATE KEY UPDATE \
-           failures = IF(window_started_at <= ?, 1, failures + 1), \
-           window_started_at = IF(window_started_at <= ?, VALUES(window_started_at), window_started_at)",
-    )
-    .bind::<Varchar, _>(key)
-    .bind::<Datetime, _>(now)
-    .bind::<Datetime, _>(window_opened_before)
-    .bind::<Datetime, _>(window_opened_before)
-    .execute(conn)
-    .await?;
-    Ok(())
+    cap: i32,
+) -> Result<(i32, NaiveDateTime)> {
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        // MySQL evaluates these assignments left to right, so `failures`
+        // must be set while `window_started_at` still holds the old value.
+        diesel::sql_query(
+            "INSERT INTO login_failures (throttle_key, failures, window_started_at) VALUES (?, 1, ?) \
+             ON DUPLICATE KEY UPDATE \
+               failures = IF(window_started_at <= ?, 1, LEAST(failures + 1, ?)), \
+               window_started_at = IF(window_started_at <= ?, VALUES(window_started_at), window_started_at)",
+        )
+        .bind::<Binary, _>(key)
+        .bind::<Datetime, _>(now)
+        .bind::<Datetime, _>(window_opened_before)
+        .bind::<Integer, _>(cap)
+        .bind::<Datetime, _>(window_opened_before)
+        .execute(conn)
+        .await?;
+        lf::table
+            .find(key)
+            .select((lf::failures, lf::window_started_at))
+            .first(conn)
+            .await
+    })
+    .await
+    .map_err(Into::into)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn clear(conn: &mut Conn, key: &str) -> Result<()> {
+pub async fn clear(conn: &mut Conn, key: &[u8]) -> Result<()> {
     diesel::delete(lf::table.find(key)).execute(conn).await?;
     Ok(())
 }

@@ -22,9 +22,9 @@ pub struct UserRow {
 #[diesel(table_name = users)]
 pub struct NewUserRow<'a> {
     pub username: &'a str,
-    pub username_key: &'a str,
+    pub username_key: &'a [u8],
     pub email: &'a str,
-    pub email_key: &'a str,
+    pub email_key: &'a [u8],
     pub password_hash: &'a str,
     pub role: &'a str,
     pub created_at: NaiveDateTime,

@@ -6,9 +6,9 @@ diesel::table! {
     users (id) {
         id -> BigInt,
         username -> Varchar,
-        username_key -> Varchar,
+        username_key -> Binary,
         email -> Varchar,
-        email_key -> Varchar,
+        email_key -> Binary,
         password_hash -> Varchar,
         role -> Varchar,
         created_at -> Datetime,
@@ -35,7 +35,7 @@ diesel::table! {
 
 diesel::table! {
     login_failures (throttle_key) {
-        throttle_key -> Varchar,
+        throttle_key -> Binary,
         failures -> Integer,
         window_started_at -> Datetime,
     }

@@ -31,11 +31,11 @@ pub async fn find(conn: &mut Conn, id: i64) -> Result<Option<UserRow>> {
         .optional()?)
 }
 
-/// A lower-cased username or email, naming the unique key to search.
+/// The key of a username or an email, naming the unique key to search.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginKey<'a> {
-    Username(&'a str),
-    Email(&'a str),
+    Username(&'a [u8]),
+    Email(&'a [u8]),
 }
 
 /// Finds an account by one of its unique keys: a single-row lookup,

@@ -10,7 +10,7 @@ use crate::db::{self, Pool, models::NewUserRow, models::UserRow};
 use super::error::{Error, Result};
 use super::passwords::Passwords;
 use super::sessions::{Sessions, TokenPair};
-use super::throttle::{self, LoginThrottle};
+use super::throttle::{LoginThrottle, ThrottleKey};
 use super::tokens::TokenError;
 use super::values::{Email, LoginName, NewPassword, Password, Username, login_key};
 
@@ -122,25 +122,22 @@ impl Accounts {
     pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
         let key = login_key(name.as_str());
         let mut conn = db::conn(&self.pool).await?;
-        let row = db::users::find_by_login_key(&mut conn, unique_key(&key)).await?;
+        let row = db::users::find_by_login_key(&mut conn, unique_key(name.as_str(), &key)).await?;
         let throttle_key = row.as_ref().map_or_else(
-            || throttle::name_key(&key),
-            |row| throttle::account_key(row.id),
+            || ThrottleKey::unknown_name(&key),
+            |row| ThrottleKey::account(row.id),
         );
-        self.throttle.check(&mut conn, &throttle_key).await?;
+        self.throttle.reserve(&mut conn, &throttle_key).await?;
 
         let hash = row.as_ref().map(|row| row.password_hash.clone());
         // Hashing may queue behind other logins: give the connection back.
         drop(conn);
         let verified = self.passwords.verify(password.into_secret(), hash).await?;
-        let mut conn = db::conn(&self.pool).await?;
         let row = match row {
             Some(row) if verified => row,
-            _ => {
-                self.throttle.failed(&mut conn, &throttle_key).await?;
-                return Err(Error::BadCredentials);
-            }
+            _ => return Err(Error::BadCredentials),
         };
+        let mut conn = db::conn(&self.pool).await?;
         self.throttle.succeeded(&mut conn, &throttle_key).await?;
         let tokens = self
             .sessions
@@ -183,24 +180,19 @@ impl Accounts {
         let row = db::users::find(&mut conn, user_id)
             .await?
             .ok_or(TokenError::UnknownUser)?;
-        let throttle_key = throttle::account_key(user_id);
-        self.throttle.check(&mut conn, &throttle_key).await?;
+        let throttle_key = ThrottleKey::account(user_id);
+        self.throttle.reserve(&mut conn, &throttle_key).await?;
         drop(conn);
 
         let verified = self
             .passwords
             .verify(current.into_secret(), Some(row.password_hash))
             .await?;
-        let new_hash = if verified {
-            Some(self.passwords.hash(new.into_secret()).await?)
-        } else {
-            None
-        };
-        let mut conn = db::conn(&self.pool).await?;
-        let Some(new_hash) = new_hash else {
-            self.throttle.failed(&mut conn, &throttle_key).await?;
+        if !verified {
             return Err(Error::WrongPassword);
-        };
+        }
+        let new_hash = self.passwords.hash(new.into_secret()).await?;
+        let mut conn = db::conn(&self.pool).await?;
         conn.transaction::<_, Error, _>(async |conn| {
             db::users::set_password(conn, user_id, &new_hash).await?;
             db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
@@ -293,10 +285,10 @@ impl Accounts {
 /// Which unique key a login name is: usernames cannot contain `@` and
 /// emails must, so a login is one exact lookup rather than a search of
 /// both keys.
-fn unique_key(login_key: &str) -> LoginKey<'_> {
-    if login_key.contains('@') {
-        LoginKey::Email(login_key)
+fn unique_key<'a>(name: &str, key: &'a [u8; 32]) -> LoginKey<'a> {
+    if name.contains('@') {
+        LoginKey::Email(key)
     } else {
-        LoginKey::Username(login_key)
+        LoginKey::Username(key)
     }
 }

@@ -1,12 +1,15 @@
 //! Per-account login throttling, kept in the database so every replica
 //! sees the same count.
 //!
-//! After `max_failures` failed logins within `window` (counted from the
-//! first failure), further attempts are refused until the window passes.
+//! At most `max_failures` password checks per account run within `window`
+//! (counted from the first) unless one succeeds; further attempts are
+//! refused before any hashing, until the window passes.
 //! Unknown names are counted the same way, so the throttle does not tell
 //! which accounts exist. A successful login clears the count.
 
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use crate::db::{self, Conn};
 
@@ -18,16 +21,27 @@ pub struct ThrottlePolicy {
     pub window: Duration,
 }
 
-/// What the throttle counts an account's failures under, whichever name
-/// was used to log in.
-pub fn account_key(user_id: i64) -> String {
-    format!("user:{user_id}")
-}
+/// What the throttle counts checks under: a digest, so that its length is
+/// fixed whatever name was typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleKey([u8; 32]);
 
-/// What the throttle counts failures for a name that matched no account
-/// under (the name lower-cased, as looked up).
-pub fn name_key(login_key: &str) -> String {
-    format!("name:{login_key}")
+impl ThrottleKey {
+    /// An account's checks, whichever of its names was used to log in.
+    pub fn account(user_id: i64) -> Self {
+        Self(Sha256::digest(format!("user:{user_id}")).into())
+    }
+
+    /// Checks for a name that matched no account, by that name's login
+    /// key, so that it is counted regardless of case.
+    pub fn unknown_name(login_key: &[u8; 32]) -> Self {
+        Self(
+            Sha256::new_with_prefix("name:")
+                .chain_update(login_key)
+                .finalize()
+                .into(),
+        )
+    }
 }
 
 #[derive(Clone)]
@@ -44,29 +58,29 @@ impl LoginThrottle {
         chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// Refuses with [`Error::Throttled`] while the key is locked out.
-    pub async fn check(&self, conn: &mut Conn, key: &str) -> Result<()> {
-        let Some((failures, started)) = db::login_failures::get(conn, key).await? else {
+    /// Counts one password check for `key` before it runs, or refuses it
+    /// with [`Error::Throttled`] once `max_failures` checks have been
+    /// counted in the window. Counting first, in one locked step, is what
+    /// makes the limit hold for a burst of concurrent attempts on any
+    /// number of replicas: a check still running counts as a failure until
+    /// it succeeds.
+    pub async fn reserve(&self, conn: &mut Conn, key: &ThrottleKey) -> Result<()> {
+        let max = i32::try_from(self.policy.max_failures).unwrap_or(i32::MAX - 1);
+        let now = db::now();
+        let (checks, started) =
+            db::login_failures::count_check(conn, &key.0, now, now - self.window(), max + 1)
+                .await?;
+        if checks <= max {
             return Ok(());
-        };
-        let reopens = started + self.window();
-        let now = db::now();
-        if failures as i64 >= i64::from(self.policy.max_failures) && reopens > now {
-            let wait = (reopens - now).num_milliseconds();
-            let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
-            return Err(Error::Throttled { retry_after_secs });
         }
-        Ok(())
+        let wait = (started + self.window() - now).num_milliseconds();
+        let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
+        Err(Error::Throttled { retry_after_secs })
     }
 
-    pub async fn failed(&self, conn: &mut Conn, key: &str) -> Result<()> {
-        let now = db::now();
-        db::login_failures::record(conn, key, now, now - self.window()).await?;
-        Ok(())
-    }
-
-    pub async fn succeeded(&self, conn: &mut Conn, key: &str) -> Result<()> {
-        db::login_failures::clear(conn, key).await?;
+    /// Clears the count after a check that succeeded.
+    pub async fn succeeded(&self, conn: &mut Conn, key: &ThrottleKey) -> Result<()> {
+        db::login_failures::clear(conn, &key.0).await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use secrecy::SecretString;
+use sha2::{Digest, Sha256};
 
 /// Why a value was refused, in words fit for the client.
 pub type Reason = String;
@@ -105,9 +106,11 @@ impl LoginName {
     }
 }
 
-/// The form both usernames and emails are compared in.
-pub fn login_key(text: &str) -> String {
-    text.to_lowercase()
+/// What usernames and emails are compared by: a SHA-256 digest of the
+/// lower-cased text. Lower-casing can lengthen a string (U+0130 becomes
+/// two characters); the digest has a fixed length whatever it does.
+pub fn login_key(text: &str) -> [u8; 32] {
+    Sha256::digest(text.to_lowercase()).into()
 }
 
 impl ProductName {

@@ -37,8 +37,8 @@ async fn load(app: &TestApp) {
             format!(
                 "INSERT INTO users (username, username_key, email, email_key, password_hash, \
                  role, created_at, updated_at) {} \
-                 SELECT CONCAT('owner', i), CONCAT('owner', i), CONCAT('owner', i, '@example.com'), \
-                 CONCAT('owner', i, '@example.com'), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
+                 SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), CONCAT('owner', i, '@example.com'), \
+                 UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
                 numbers(OWNERS)
             ),
             format!(
@@ -63,7 +63,7 @@ async fn load(app: &TestApp) {
             // Login counters of the last 16 minutes: as between two purges,
             // few are past their 15-minute window.
             "INSERT INTO login_failures (throttle_key, failures, window_started_at) \
-             SELECT CONCAT('account:', id), 1 + id % 10, UTC_TIMESTAMP(6) - INTERVAL (id % 16) MINUTE FROM users"
+             SELECT UNHEX(SHA2(CONCAT('user:', id), 256)), 1 + id % 10, UTC_TIMESTAMP(6) - INTERVAL (id % 16) MINUTE FROM users"
                 .to_owned(),
             "ANALYZE TABLE users, products, refresh_tokens, login_failures".to_owned(),
         ],

@@ -115,3 +115,23 @@ async fn wrong_current_passwords_count_too() {
     assert_problem(response, 429, None).await;
     assert_problem(app.login("guessed", PASSWORD).await, 429, None).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_concurrent_burst_gets_no_more_checks_than_the_limit() {
+    let app = TestApp::spawn().await;
+    app.new_user("besieged").await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let client = app.client.clone();
+        let url = app.url("/api/auth/login");
+        attempts.spawn(async move {
+            let body = json!({"username": "besieged", "password": "wrong password"});
+            let response = client.post(url).json(&body).send().await;
+            response.unwrap().status().as_u16()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401), count(429)), (10, 90), "{statuses:?}");
+    assert_problem(app.login("besieged", PASSWORD).await, 429, None).await;
+}
