@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::domain::price::Price;
 use crate::domain::values::{
-    Description, EMAIL_PATTERN, Email, LoginName, NewPassword, Password, ProductName,
-    USERNAME_PATTERN, Username,
+    DESCRIPTION_PATTERN, Description, EMAIL_PATTERN, Email, LoginName, NewPassword,
+    PRODUCT_NAME_PATTERN, Password, ProductName, USERNAME_PATTERN, Username,
 };
 
 /// The parts of a schema that differ between the value types.
@@ -127,7 +127,7 @@ string_value!(
         max: Email::MAX,
         pattern: Some(EMAIL_PATTERN),
         format: Some("email"),
-        description: "An email address of 3–120 characters. Unique regardless of case.",
+        description: "An email address of 3–120 characters, without control or invisible formatting characters. Unique regardless of case.",
         example: Some("ada@example.com"),
     },
     to_json = |v| text(v.as_str())
@@ -178,9 +178,9 @@ string_value!(
     Shape {
         min: ProductName::MIN,
         max: ProductName::MAX,
-        pattern: Some(r"\S"),
+        pattern: Some(PRODUCT_NAME_PATTERN),
         format: None,
-        description: "1–512 characters, not all white space.",
+        description: "1–512 characters without control characters (tabs and line breaks aside), at least one of them neither white space nor invisible (zero-width or filler characters).",
         example: Some("Espresso cup ☕"),
     },
     to_json = |v| text(v.as_str())
@@ -191,9 +191,9 @@ string_value!(
     Shape {
         min: 0,
         max: Description::MAX,
-        pattern: None,
+        pattern: Some(DESCRIPTION_PATTERN),
         format: None,
-        description: "At most 10,000 characters.",
+        description: "At most 10,000 characters; no control characters but tabs and line breaks.",
         example: Some("Porcelain, 90 ml, dishwasher safe."),
     },
     to_json = |v| text(v.as_str())

@@ -9,6 +9,7 @@ mod body;
 mod fields;
 pub mod health;
 mod json;
+mod params;
 pub mod problem;
 pub mod products;
 pub mod security;

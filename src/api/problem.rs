@@ -246,15 +246,21 @@ pub async fn from_poem_error(err: poem::Error) -> Response {
     problem_for(err).into_response()
 }
 
+/// A parameter type's own explanation, without the `failed to parse
+/// "Type": ` that poem-openapi puts before it.
+fn reason(message: &str) -> &str {
+    message
+        .strip_prefix("failed to parse \"")
+        .and_then(|rest| rest.split_once("\": "))
+        .map_or(message, |(_, reason)| reason)
+}
+
 fn problem_for(err: poem::Error) -> Problem {
     if let Some(problem) = err.downcast_ref::<Problem>() {
         return problem.clone();
     }
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        return Problem::invalid(
-            e.name,
-            format!("parameter `{}` is invalid: {}", e.name, e.reason),
-        );
+        return Problem::invalid(e.name, format!("`{}` {}", e.name, reason(&e.reason)));
     }
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
         // poem-openapi names path parameters by position (`param0`, …)
@@ -265,10 +271,7 @@ fn problem_for(err: poem::Error) -> Problem {
         } else {
             e.name
         };
-        return Problem::invalid(
-            name,
-            format!("path parameter `{name}` is invalid: {}", e.reason),
-        );
+        return Problem::invalid(name, format!("`{name}` {}", reason(&e.reason)));
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         return Problem::invalid("body", format!("the request body is invalid: {}", e.reason));

@@ -15,6 +15,7 @@ use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
 use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
+use super::params::{PageCursor, PageSize, ProductId};
 use super::problem::{Problem, problems};
 use super::security::AccessToken;
 
@@ -193,15 +194,13 @@ impl ProductsApi {
         &self,
         services: Data<&Services>,
         /// Items per page, 1–100 (default 20).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
+        limit: Query<PageSize>,
         /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 200))]
-        cursor: Query<Option<String>>,
+        cursor: Query<PageCursor>,
     ) -> Result<ProductPageResponse, ListProblem> {
         let request = PageRequest {
-            limit: limit.0,
-            cursor: cursor.0,
+            limit: Some(limit.0.0),
+            cursor: cursor.0.0,
         };
         let page = services.catalog.list(None, request).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
@@ -216,15 +215,13 @@ impl ProductsApi {
         services: Data<&Services>,
         caller: AccessToken,
         /// Items per page, 1–100 (default 20).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
+        limit: Query<PageSize>,
         /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 200))]
-        cursor: Query<Option<String>>,
+        cursor: Query<PageCursor>,
     ) -> Result<ProductPageResponse, ListMineProblem> {
         let request = PageRequest {
-            limit: limit.0,
-            cursor: cursor.0,
+            limit: Some(limit.0.0),
+            cursor: cursor.0.0,
         };
         let page = services.catalog.list(Some(caller.0), request).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
@@ -236,9 +233,9 @@ impl ProductsApi {
         &self,
         services: Data<&Services>,
         /// The product's id.
-        id: Path<i64>,
+        id: Path<ProductId>,
     ) -> Result<ProductResponse, GetProblem> {
-        let product = services.catalog.get(id.0).await?;
+        let product = services.catalog.get(id.0.0).await?;
         Ok(ProductResponse::Ok(SerdeJson(product.into())))
     }
 
@@ -279,9 +276,9 @@ impl ProductsApi {
         services: Data<&Services>,
         caller: AccessToken,
         /// The product's id.
-        id: Path<i64>,
+        id: Path<ProductId>,
     ) -> Result<DeleteProductResponse, DeleteProblem> {
-        services.catalog.delete(caller.0, id.0).await?;
+        services.catalog.delete(caller.0, id.0.0).await?;
         Ok(DeleteProductResponse::Deleted)
     }
 }

@@ -47,7 +47,8 @@ text_value!(
     Username
 );
 text_value!(
-    /// An email-shaped string of 3–120 characters. Unique regardless of case.
+    /// An email-shaped string of 3–120 characters without control or
+    /// format characters. Unique regardless of case.
     Email
 );
 text_value!(
@@ -55,20 +56,53 @@ text_value!(
     LoginName
 );
 text_value!(
-    /// 1–512 characters with at least one that is not white space.
+    /// 1–512 characters, no control characters but tabs and line breaks,
+    /// and at least one that is neither white space nor invisible.
     ProductName
 );
 text_value!(
-    /// At most 10,000 characters.
+    /// At most 10,000 characters; no control characters but tabs and line
+    /// breaks.
     Description
 );
 
 pub static USERNAME_PATTERN: &str = "^[A-Za-z0-9._-]+$";
-pub static EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+$";
+/// The email rule as the spec states it: one `@`, no white space, and
+/// none of the control and invisible formatting characters of the Basic
+/// Multilingual Plane (the code refuses the few outside it too).
+pub static EMAIL_PATTERN: &str = concat!(
+    r"^[^@\s\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB]+",
+    r"@[^@\s\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB]+$",
+);
+/// The product-name rule as the spec states it: no control characters but
+/// tabs and line breaks, and at least one character that is neither white
+/// space nor invisible (default-ignorable, or the blank Braille pattern
+/// U+2800).
+pub static PRODUCT_NAME_PATTERN: &str = concat!(
+    r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*",
+    r"[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u2800\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8]",
+    r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
+);
+/// Descriptions, like names, may hold line breaks and tabs, but no other
+/// control characters.
+pub static DESCRIPTION_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
 static USERNAME_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(USERNAME_PATTERN).expect("valid regex"));
 static EMAIL_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(EMAIL_PATTERN).expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"^[^@\s]+@[^@\s]+$").expect("valid regex"));
+/// Control (Cc) and format (Cf) characters: NUL, zero-width spaces, bidi
+/// overrides. Invisible in an address, so two accounts could look alike.
+static CONTROL_OR_FORMAT_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[\p{Cc}\p{Cf}]").expect("valid regex"));
+static CONTROL_BUT_LINE_BREAKS_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[\p{Cc}&&[^\t\n\r]]").expect("valid regex"));
+/// A character that shows: not white space, not a control character, not
+/// default-ignorable (zero-width characters, fillers such as U+3164) and
+/// not the blank Braille pattern.
+static VISIBLE_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[^\s\p{Cc}\p{Default_Ignorable_Code_Point}\u{2800}]").expect("valid regex")
+});
 
 impl Username {
     pub const MIN: usize = 3;
@@ -89,6 +123,9 @@ impl Email {
 
     pub fn parse(text: String) -> Result<Self, Reason> {
         length_between(&text, Self::MIN, Self::MAX)?;
+        if CONTROL_OR_FORMAT_RE.is_match(&text) {
+            return Err("must not contain control or invisible formatting characters".into());
+        }
         if !EMAIL_RE.is_match(&text) {
             return Err("must look like name@example.com".into());
         }
@@ -119,17 +156,14 @@ impl ProductName {
 
     pub fn parse(text: String) -> Result<Self, Reason> {
         length_between(&text, Self::MIN, Self::MAX)?;
-        if text.chars().all(is_blank) {
-            return Err("must not be blank".into());
+        if CONTROL_BUT_LINE_BREAKS_RE.is_match(&text) {
+            return Err("must not contain control characters other than tabs and line breaks".into());
+        }
+        if !VISIBLE_RE.is_match(&text) {
+            return Err("must not be blank: it needs a character other than white space and invisible ones".into());
         }
         Ok(Self(text))
     }
-}
-
-/// White space by any common definition: Unicode's, plus the byte-order
-/// mark and the ASCII separators that other regex engines count as space.
-fn is_blank(c: char) -> bool {
-    c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 impl Description {
@@ -137,6 +171,9 @@ impl Description {
 
     pub fn parse(text: String) -> Result<Self, Reason> {
         length_between(&text, 0, Self::MAX)?;
+        if CONTROL_BUT_LINE_BREAKS_RE.is_match(&text) {
+            return Err("must not contain control characters other than tabs and line breaks".into());
+        }
         Ok(Self(text))
     }
 }
@@ -217,6 +254,46 @@ mod tests {
         assert!(ProductName::parse("☕".repeat(513)).is_err());
         assert!(Description::parse("é".repeat(10_000)).is_ok());
         assert!(Description::parse("é".repeat(10_001)).is_err());
+    }
+
+    #[test]
+    fn emails_refuse_invisible_and_control_characters() {
+        for bad in ["zw\u{200b}X@x.io", "zwX\u{0}@x.io", "a\u{202e}b@x.io", "a@x\u{feff}.io", "a@x.io\u{e0001}"] {
+            assert!(Email::parse(bad.into()).is_err(), "{bad:?}");
+        }
+        assert!(Email::parse("zoë.İ@ex.io".into()).is_ok());
+    }
+
+    #[test]
+    fn invisible_names_are_blank_and_controls_are_refused() {
+        for blank in ["\u{200b}", "\u{2800}\u{2800}", "\u{3164}", "\u{115f}\u{fe0f}", "\u{1d173}"] {
+            assert!(ProductName::parse(blank.into()).is_err(), "{blank:?}");
+        }
+        assert!(ProductName::parse("a\u{0}b".into()).is_err());
+        assert!(ProductName::parse("tab\there".into()).is_ok());
+        assert!(ProductName::parse("\t\n".into()).is_err());
+        assert!(ProductName::parse("👨\u{200d}👩\u{200d}👧".into()).is_ok());
+        assert!(ProductName::parse("İ".into()).is_ok());
+        assert!(Description::parse("line one\r\nline\ttwo".into()).is_ok());
+        assert!(Description::parse("bell\u{7}".into()).is_err());
+    }
+
+    #[test]
+    fn the_spec_patterns_agree_with_the_code_on_the_basic_plane() {
+        let email = Regex::new(EMAIL_PATTERN).unwrap();
+        let name = Regex::new(PRODUCT_NAME_PATTERN).unwrap();
+        let description = Regex::new(DESCRIPTION_PATTERN).unwrap();
+        for c in (0u32..0x10000).filter_map(char::from_u32) {
+            let text = format!("a{c}b@x.io");
+            assert_eq!(email.is_match(&text), Email::parse(text.clone()).is_ok(), "{c:?}");
+            let alone = c.to_string();
+            assert_eq!(name.is_match(&alone), ProductName::parse(alone.clone()).is_ok(), "{c:?}");
+            assert_eq!(
+                description.is_match(&alone),
+                Description::parse(alone.clone()).is_ok(),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -168,7 +168,7 @@ async fn description_is_optional_and_null_when_absent() {
 async fn get_answers_404_for_a_missing_product_and_400_for_a_bad_id() {
     let app = TestApp::spawn().await;
     assert_problem(app.get_product(999_999).await, 404, None).await;
-    assert_problem(app.get_product(-1).await, 404, None).await;
+    assert_problem(app.get_product(-1).await, 400, Some("id")).await;
     assert_problem(app.get_product("abc").await, 400, Some("id")).await;
     assert_problem(
         app.get_product("99999999999999999999999").await,

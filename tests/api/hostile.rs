@@ -1,0 +1,168 @@
+//! Input an attacker would send: Unicode whose case mapping changes its
+//! length, invisible characters, duplicate JSON keys, other spellings of
+//! an id, two Authorization headers, a body in another charset. Each gets
+//! a 4xx problem naming what is wrong, never a 500 and never a second
+//! account that looks like the first.
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, assert_problem, send};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_that_lengthens_when_lower_cased_is_no_500() {
+    let app = TestApp::spawn().await;
+    // U+0130 lower-cases to two characters: 120 of them make 240.
+    let email = format!("{}@x.io", "İ".repeat(115));
+    let signup = app
+        .signup(&json!({"username": "dotted", "email": email, "password": PASSWORD}))
+        .await;
+    assert_eq!(signup.status(), 201);
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 200);
+    // Lower-cased, it is too long to be a login name (a plain 400), but
+    // the address itself is taken.
+    assert_problem(app.login(&email.to_lowercase(), PASSWORD).await, 400, Some("username")).await;
+    let again = app
+        .signup(&json!({"username": "dotted2", "email": email, "password": PASSWORD}))
+        .await;
+    assert_problem(again, 409, Some("email")).await;
+    // An unknown name of the same kind is counted by the throttle, not 500.
+    let unknown = "İ".repeat(120);
+    assert_problem(app.login(&unknown, "wrong").await, 401, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emails_with_invisible_or_control_characters_are_refused() {
+    let app = TestApp::spawn().await;
+    app.new_user("zwx").await;
+    for email in ["zw\u{200b}@x.io", "zw\u{0}@x.io", "zw\u{202e}@x.io", "z\u{ad}w@x.io"] {
+        let response = app
+            .signup(&json!({"username": "lookalike", "email": email, "password": PASSWORD}))
+            .await;
+        let body = assert_problem(response, 400, Some("email")).await;
+        assert!(body["detail"].as_str().unwrap().contains("control"), "{body}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_names_of_invisible_characters_are_blank() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("shop").await;
+    for name in ["\u{200b}", "\u{0}", "\u{2800}", "\u{3164}", "\u{feff} \u{2060}"] {
+        let response = app
+            .create_product(&user.access_token, &json!({"name": name, "price": 1}))
+            .await;
+        assert_problem(response, 400, Some("name")).await;
+    }
+    let response = app
+        .create_product(
+            &user.access_token,
+            &json!({"name": "ok", "description": "a\u{7}b", "price": 1}),
+        )
+        .await;
+    assert_problem(response, 400, Some("description")).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM products").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_key_given_twice_is_refused_naming_it() {
+    let app = TestApp::spawn().await;
+    let body = format!(
+        r#"{{"username": "first", "email": "d@x.io", "password": "{PASSWORD}", "username": "second"}}"#
+    );
+    let response = send(
+        app.client
+            .post(app.url("/api/auth/signup"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body),
+    )
+    .await;
+    let problem = assert_problem(response, 400, Some("username")).await;
+    assert!(problem["detail"].as_str().unwrap().contains("more than once"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_plain_digits_only() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("owner").await;
+    let product = app.new_product(&user, "Cup", 2.5).await;
+    let id = product["id"].as_i64().unwrap();
+    assert_eq!(app.get_product(id).await.status(), 200);
+    for other in [format!("+{id}"), format!("0{id}"), format!("{id}.0"), "-1".into(), "0".into()] {
+        assert_problem(app.get_product(&other).await, 400, Some("id")).await;
+        let response = app.delete_product(&user.access_token, &other).await;
+        let body = assert_problem(response, 400, Some("id")).await;
+        assert!(body["detail"].as_str().unwrap().starts_with("`id` must be"), "{body}");
+    }
+    assert_eq!(app.get_product(id).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameter_errors_read_like_field_errors() {
+    let app = TestApp::spawn().await;
+    for (query, detail) in [
+        ("?limit=0", "`limit` must be a whole number between 1 and 100"),
+        ("?limit=101", "`limit` must be a whole number between 1 and 100"),
+        ("?limit=abc", "`limit` must be a whole number between 1 and 100"),
+        ("?limit=5&limit=6", "`limit` must be given only once"),
+    ] {
+        let body = assert_problem(app.list_products(query).await, 400, Some("limit")).await;
+        assert_eq!(body["detail"], detail, "{query}");
+    }
+    let long = "a".repeat(201);
+    let body = assert_problem(
+        app.list_products(&format!("?cursor={long}")).await,
+        400,
+        Some("cursor"),
+    )
+    .await;
+    assert!(!body["detail"].as_str().unwrap().contains("failed to parse"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_authorization_headers_are_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("doubled").await;
+    let bearer = format!("Bearer {}", user.access_token);
+    let response = send(
+        app.client
+            .get(app.url("/api/auth/me"))
+            .header(AUTHORIZATION, &bearer)
+            .header(AUTHORIZATION, &bearer),
+    )
+    .await;
+    assert_problem(response, 401, None).await;
+    let refresh = format!("Bearer {}", user.refresh_token);
+    let response = send(
+        app.client
+            .post(app.url("/api/auth/refresh"))
+            .header(AUTHORIZATION, &refresh)
+            .header(AUTHORIZATION, &refresh),
+    )
+    .await;
+    assert_problem(response, 401, None).await;
+    // The refresh token was not spent by the refused request.
+    assert_eq!(app.refresh(&user.refresh_token).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_in_another_charset_gets_415() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("latin").await;
+    let response = send(
+        app.authed(reqwest::Method::POST, "/api/products", &user.access_token)
+            .header(CONTENT_TYPE, "application/json; charset=latin1")
+            .body(b"{\"name\": \"caf\xe9\", \"price\": 1}".to_vec()),
+    )
+    .await;
+    assert_problem(response, 415, Some("Content-Type")).await;
+    let response = send(
+        app.authed(reqwest::Method::POST, "/api/products", &user.access_token)
+            .header(CONTENT_TYPE, "application/json; charset=UTF-8")
+            .body("{\"name\": \"café\", \"price\": 1}"),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+}
