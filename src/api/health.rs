@@ -24,10 +24,9 @@ pub enum HealthResponse {
 }
 
 problems! {
-    pub enum ReadinessProblem {
-        /// The database does not answer.
-        503 => Unavailable,
-    }
+    /// Readiness fails only as 503 (the database does not answer), which
+    /// every operation documents.
+    pub enum ReadinessProblem {}
 }
 
 pub struct HealthApi;

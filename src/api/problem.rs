@@ -58,10 +58,14 @@ pub struct ProblemBody {
     pub field: Option<String>,
 }
 
+/// The `Retry-After` of a 503: about as long as a pooled connection may be
+/// waited for, and long enough for a restarting database to come back.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
 #[derive(Debug, Clone)]
 pub struct Problem {
     body: Box<ProblemBody>,
-    /// Seconds for the `Retry-After` header of a 429.
+    /// Seconds for the `Retry-After` header of a 429 or 503.
     retry_after: Option<u64>,
 }
 
@@ -147,7 +151,12 @@ impl From<domain::Error> for Problem {
                 .with_field("current_password"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
-            E::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail),
+            E::Unavailable => {
+                let mut problem =
+                    Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail);
+                problem.retry_after = Some(RETRY_UNAVAILABLE_SECS);
+                problem
+            }
             E::Internal(source) => {
                 tracing::error!(error = %error_chain(source.as_ref()), "internal error");
                 Self::internal()
@@ -202,8 +211,8 @@ impl Payload for Problem {
 }
 
 /// Declares an operation's error responses: one variant per documented
-/// status, each carrying a [`Problem`], plus the 500 every operation can
-/// give. The spec lists exactly these, and `From<domain::Error>` sorts a
+/// status, each carrying a [`Problem`], plus the 500 and 503 every
+/// operation can give. The spec lists exactly these, and `From<domain::Error>` sorts a
 /// domain failure into its variant.
 macro_rules! problems {
     ($(#[$meta:meta])* $vis:vis enum $name:ident {
@@ -216,6 +225,9 @@ macro_rules! problems {
             /// The server failed; the body says no more than the request id.
             #[oai(status = 500)]
             Internal($crate::api::problem::Problem),
+            /// The database does not answer or is saturated; try again after `Retry-After` seconds.
+            #[oai(status = 503, header(name = "Retry-After", ty = "u64", description = "Seconds to wait before trying again."))]
+            Unavailable($crate::api::problem::Problem),
         }
 
         impl From<$crate::domain::Error> for $name {
@@ -224,6 +236,7 @@ macro_rules! problems {
                 match problem.status() {
                     $($status => Self::$variant(problem),)*
                     500 => Self::Internal(problem),
+                    503 => Self::Unavailable(problem),
                     other => {
                         tracing::error!(status = other, "operation returned an undocumented status");
                         Self::Internal($crate::api::problem::Problem::internal())

@@ -37,14 +37,65 @@ pub enum Error {
     #[error("the {0:?} is already taken")]
     Duplicate(UniqueKey),
     #[error("database query failed")]
-    Query(#[from] diesel::result::Error),
+    Query(#[source] diesel::result::Error),
+    /// The database cannot be reached, went away mid-statement, or has no
+    /// connection or lock to spare in time: worth retrying later, unlike
+    /// a failed query.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("could not get a database connection")]
-    Pool(#[from] deadpool::PoolError),
+    Pool(#[source] deadpool::PoolError),
     #[error("migrations failed: {0}")]
     Migration(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<deadpool::PoolError> for Error {
+    fn from(err: deadpool::PoolError) -> Self {
+        use deadpool::PoolError as E;
+        match err {
+            // No connection came free in time (saturated), or none could
+            // be opened (the database is down or refuses).
+            E::Timeout(_) | E::Backend(_) => Self::Unavailable(err.into()),
+            other => Self::Pool(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        if unavailable(&err) {
+            Self::Unavailable(err.into())
+        } else {
+            Self::Query(err)
+        }
+    }
+}
+
+/// Whether a failed statement says the database went away or is out of
+/// room rather than that the statement is wrong. diesel-async keeps only
+/// the driver's message, not its error code, so the message is matched:
+/// the driver's own I/O and closed-connection errors, and the server's
+/// "too many connections", "shutdown in progress" and lock wait timeout.
+fn unavailable(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    const MESSAGES: [&str; 5] = [
+        "Input/output error",
+        "Driver error: `Connection to the server is closed",
+        "Too many connections",
+        "Server shutdown in progress",
+        "Lock wait timeout exceeded",
+    ];
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            MESSAGES.iter().any(|known| message.starts_with(known))
+        }
+        _ => false,
+    }
+}
 
 /// Gets a pooled connection.
 pub async fn conn(pool: &Pool) -> Result<Conn> {

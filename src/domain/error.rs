@@ -34,8 +34,8 @@ pub enum Error {
     NotFound,
     #[error("only the owner or an admin may do that")]
     Forbidden,
-    /// A dependency, such as the database, does not answer.
-    #[error("the service is not ready: its database does not answer")]
+    /// The database does not answer or has no capacity to spare.
+    #[error("the database does not answer or is busy; try again shortly")]
     Unavailable,
     /// Anything the caller cannot fix. The source is logged, never shown.
     #[error("internal error")]
@@ -55,6 +55,10 @@ impl From<db::Error> for Error {
         match err {
             db::Error::Duplicate(db::UniqueKey::Username) => Self::Taken(Taken::Username),
             db::Error::Duplicate(db::UniqueKey::Email) => Self::Taken(Taken::Email),
+            db::Error::Unavailable(source) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(source.as_ref()), "database unavailable");
+                Self::Unavailable
+            }
             other => Self::internal(other),
         }
     }

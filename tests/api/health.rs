@@ -16,7 +16,7 @@ async fn liveness_and_readiness_answer_200() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn readiness_is_503_when_the_database_stops_answering() {
+async fn readiness_and_the_api_are_503_when_the_database_stops_answering() {
     // The app logs in as its own database user; dropping that user and
     // killing its connections takes the database away from it alone.
     let database = create_database().await;
@@ -43,6 +43,17 @@ async fn readiness_is_503_when_the_database_stops_answering() {
     let body = assert_problem(app.get("/readyz").await, 503, None).await;
     assert!(body["detail"].as_str().unwrap().contains("database"));
     assert_eq!(app.get("/healthz").await.status(), 200, "still alive");
+
+    // The API says the same, with a time to come back, rather than 500.
+    for response in [
+        app.list_products("").await,
+        app.get_product(1).await,
+        app.login("someone", "password").await,
+    ] {
+        assert_eq!(response.headers()["retry-after"], "5");
+        let body = assert_problem(response, 503, None).await;
+        assert_eq!(body["type"], "urn:catalog:problem:unavailable");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
