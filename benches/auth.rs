@@ -50,6 +50,7 @@ fn config(database: &str) -> Config {
         cors_allowed_origins: Vec::new(),
         admin: None,
         shutdown_grace: Duration::from_secs(5),
+        http: catalog::config::HttpConfig::default(),
     }
 }
 
@@ -263,6 +264,6 @@ async fn run() {
     );
 
     let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.await.unwrap();
     admin_sql(None, &[format!("DROP DATABASE `{database}`")]).await;
 }

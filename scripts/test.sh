@@ -87,12 +87,30 @@ cargo fmt --check
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-stage "tests (unit, HTTP, query plans, nginx, spec snapshot, deployment)"
+stage "tests (unit, HTTP, connections, query plans, nginx, spec snapshot, deployment)"
+# The tests run in a session of their own, so that anything they start
+# (the service binary, nginx and its workers) can be found afterwards even
+# if it was orphaned: a process left in that session fails the run.
+session_file=$(mktemp)
+tests_status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --no-fail-fast
+    runner=(cargo nextest run --no-fail-fast)
 else
-    cargo test --no-fail-fast
+    runner=(cargo test --no-fail-fast)
 fi
+# shellcheck disable=SC2016 # $$ belongs to the inner shell
+setsid --wait bash -c 'echo $$ >"$0"; exec "$@"' "$session_file" "${runner[@]}" || tests_status=$?
+session=$(cat "$session_file")
+rm -f "$session_file"
+sleep 1
+leftovers=$(ps -eo pid=,sid=,args= | awk -v sid="$session" '$2 == sid')
+if [ -n "$leftovers" ]; then
+    echo "error: the tests left processes running:" >&2
+    echo "$leftovers" >&2
+    echo "$leftovers" | awk '{print $1}' | xargs -r kill -KILL 2>/dev/null || true
+    tests_status=1
+fi
+[ "$tests_status" -eq 0 ] || exit "$tests_status"
 
 stage "contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
 scripts/contract.sh

@@ -73,14 +73,8 @@ async fn serve(env: &ProcessEnv) -> Result<(), StartupError> {
     telemetry::init(env.log_format()?);
     let config = env.config()?;
     let app = Application::build(config).await?;
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: env
-                .listen_addr()
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()),
-            source,
-        })
+    app.run_until(shutdown_signal()).await;
+    Ok(())
 }
 
 async fn migrate(env: &ProcessEnv) -> Result<(), StartupError> {

@@ -78,6 +78,35 @@ pub struct Config {
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight requests may drain on
     /// SIGTERM or Ctrl-C (default 20).
     pub shutdown_grace: Duration,
+    /// How client connections are limited and timed out.
+    pub http: HttpConfig,
+}
+
+/// Limits on client connections, so that slow or idle clients cannot hold
+/// the server's sockets, whether or not a proxy stands in front.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `HEADER_READ_TIMEOUT_SECS`: how long a request's head may take to
+    /// arrive once its first byte has, and how long its body may take once
+    /// the handler reads it (default 10).
+    pub header_read_timeout: Duration,
+    /// `KEEP_ALIVE_TIMEOUT_SECS`: how long a connection may sit idle
+    /// between requests (default 60).
+    pub keep_alive_timeout: Duration,
+    /// `MAX_CONNECTIONS`: client connections served at once; more wait to
+    /// be accepted. Lowered at start-up to fit the file-descriptor limit
+    /// (default 1024).
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// A configuration problem, worded as the one line start-up prints.
@@ -138,6 +167,26 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             return Err(ConfigError::new(key, "must be at least 1 second"));
         }
         Ok(Duration::from_secs(secs))
+    }
+
+    fn http(&self) -> Result<HttpConfig, ConfigError> {
+        let default = HttpConfig::default();
+        let max_connections: usize =
+            self.parsed("MAX_CONNECTIONS", default.max_connections, "a whole number")?;
+        if max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(HttpConfig {
+            header_read_timeout: self.seconds(
+                "HEADER_READ_TIMEOUT_SECS",
+                default.header_read_timeout.as_secs(),
+            )?,
+            keep_alive_timeout: self.seconds(
+                "KEEP_ALIVE_TIMEOUT_SECS",
+                default.keep_alive_timeout.as_secs(),
+            )?,
+            max_connections,
+        })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -271,6 +320,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .unwrap_or_default(),
             admin: self.admin()?,
             shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECS", 20)?,
+            http: self.http()?,
         })
     }
 }

@@ -10,16 +10,17 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod server;
 pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Server};
+use tokio::net::TcpListener;
 
-use config::Config;
+use config::{Config, HttpConfig};
 use domain::Services;
 use domain::accounts::AdminOutcome;
 use domain::passwords::Passwords;
@@ -42,15 +43,14 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the server stopped with an error")]
-    Serve(#[source] std::io::Error),
 }
 
 /// A ready-to-run service: migrated, seeded and bound to its port.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     local_addr: SocketAddr,
     endpoint: BoxEndpoint<'static>,
+    http: HttpConfig,
     shutdown_grace: std::time::Duration,
     services: Services,
     purge_interval: std::time::Duration,
@@ -75,23 +75,27 @@ impl Application {
         let services = Services::new(pool, tokens, passwords, sessions, throttle);
         ensure_admin(&services, &config).await?;
 
-        let acceptor = TcpListener::bind(config.listen_addr)
-            .into_acceptor()
+        let bind_error = |source| StartupError::Bind {
+            addr: config.listen_addr,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen_addr)
             .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen_addr,
-                source,
-            })?;
-        let local_addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .unwrap_or(config.listen_addr);
+            .map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
         let endpoint = api::app(services.clone(), &config.cors_allowed_origins).boxed();
+        let http = HttpConfig {
+            max_connections: server::connection_cap(
+                config.http.max_connections,
+                config.database.pool_size,
+            ),
+            ..config.http
+        };
         Ok(Self {
-            acceptor,
+            listener,
             local_addr,
             endpoint,
+            http,
             shutdown_grace: config.shutdown_grace,
             services,
             purge_interval: config.session_purge_interval,
@@ -105,14 +109,23 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests
     /// finish for up to `SHUTDOWN_GRACE_SECS`.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr, "listening");
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) {
+        tracing::info!(
+            addr = %self.local_addr,
+            max_connections = self.http.max_connections,
+            "listening"
+        );
         let purge = tokio::spawn(purge_periodically(self.services, self.purge_interval));
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(self.shutdown_grace))
-            .await;
+        server::serve(
+            self.listener,
+            self.endpoint,
+            self.http,
+            shutdown,
+            self.shutdown_grace,
+        )
+        .await;
         purge.abort();
-        served
+        tracing::info!("server stopped");
     }
 }
 

@@ -14,15 +14,16 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::time::Duration;
 
 use poem::http::StatusCode;
 use poem::{Request, RequestBody};
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use poem_openapi::error::ContentTypeError;
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::MAX_BODY_BYTES;
@@ -66,6 +67,15 @@ fn parse<T: ParseFromJSON>(name: &str, value: Value) -> Result<T, Problem> {
     })
 }
 
+/// How long a body may take to arrive once a handler reads it; the
+/// server puts it on each request. A client trickling its body gets 408
+/// instead of holding the handler (and its connection) forever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
+/// Without a server to say otherwise (as in unit tests).
+const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct JsonBody<T>(pub T);
 
 impl<T: Type> Payload for JsonBody<T> {
@@ -87,8 +97,22 @@ impl<T: Type> Payload for JsonBody<T> {
 impl<T: FromFields> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await?;
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let timeout = request
+            .data::<BodyReadTimeout>()
+            .map_or(DEFAULT_BODY_READ_TIMEOUT, |t| t.0);
+        let read = body.take()?.into_bytes_limit(MAX_BODY_BYTES);
+        let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                kind::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    timeout.as_secs()
+                ),
+            )
+            .with_field("body")
+        })??;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Problem::invalid("body", "a JSON object is required").into());
         }
@@ -148,15 +172,16 @@ impl<'a, T: FromFields> ApiExtractor<'a> for JsonBody<T> {
 
 /// Whether a content type's `charset`, if it names one, is UTF-8.
 fn is_utf8(content_type: &str) -> bool {
-    content_type.split(';').skip(1).all(|param| {
-        match param.split_once('=') {
+    content_type
+        .split(';')
+        .skip(1)
+        .all(|param| match param.split_once('=') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
                 let value = value.trim().trim_matches('"');
                 value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
             }
             _ => true,
-        }
-    })
+        })
 }
 
 /// Parses a JSON body, refusing an object that names a key twice.

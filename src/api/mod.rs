@@ -5,7 +5,7 @@
 
 mod allow;
 pub mod auth;
-mod body;
+pub mod body;
 mod fields;
 pub mod health;
 mod json;

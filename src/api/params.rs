@@ -176,10 +176,24 @@ mod tests {
 
     #[test]
     fn ids_are_plain_positive_digits() {
-        assert_eq!(ProductId::parse_from_parameter("42").unwrap(), ProductId(42));
+        assert_eq!(
+            ProductId::parse_from_parameter("42").unwrap(),
+            ProductId(42)
+        );
         let max = i64::MAX.to_string();
         assert_eq!(ProductId::parse_from_parameter(&max).unwrap().0, i64::MAX);
-        for bad in ["+1", "01", "0", "-1", "1.0", " 1", "1e3", "", "9223372036854775808", "١"] {
+        for bad in [
+            "+1",
+            "01",
+            "0",
+            "-1",
+            "1.0",
+            " 1",
+            "1e3",
+            "",
+            "9223372036854775808",
+            "١",
+        ] {
             assert!(ProductId::parse_from_parameter(bad).is_err(), "{bad}");
         }
     }
@@ -188,7 +202,10 @@ mod tests {
     fn page_sizes_default_and_stay_in_range() {
         let none: [&str; 0] = [];
         assert_eq!(PageSize::parse_from_parameters(none).unwrap(), PageSize(20));
-        assert_eq!(PageSize::parse_from_parameters(["100"]).unwrap(), PageSize(100));
+        assert_eq!(
+            PageSize::parse_from_parameters(["100"]).unwrap(),
+            PageSize(100)
+        );
         for bad in ["0", "101", "+5", "05", "abc", "4294967296"] {
             assert!(PageSize::parse_from_parameters([bad]).is_err(), "{bad}");
         }

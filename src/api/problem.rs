@@ -32,6 +32,7 @@ pub mod kind {
     pub const METHOD_NOT_ALLOWED: &str = "urn:catalog:problem:method-not-allowed";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:catalog:problem:unsupported-media-type";
     pub const PAYLOAD_TOO_LARGE: &str = "urn:catalog:problem:payload-too-large";
+    pub const REQUEST_TIMEOUT: &str = "urn:catalog:problem:request-timeout";
     pub const TOO_MANY_REQUESTS: &str = "urn:catalog:problem:too-many-requests";
     pub const WRONG_PASSWORD: &str = "urn:catalog:problem:wrong-password";
     pub const UNAVAILABLE: &str = "urn:catalog:problem:unavailable";

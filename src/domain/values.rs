@@ -157,10 +157,15 @@ impl ProductName {
     pub fn parse(text: String) -> Result<Self, Reason> {
         length_between(&text, Self::MIN, Self::MAX)?;
         if CONTROL_BUT_LINE_BREAKS_RE.is_match(&text) {
-            return Err("must not contain control characters other than tabs and line breaks".into());
+            return Err(
+                "must not contain control characters other than tabs and line breaks".into(),
+            );
         }
         if !VISIBLE_RE.is_match(&text) {
-            return Err("must not be blank: it needs a character other than white space and invisible ones".into());
+            return Err(
+                "must not be blank: it needs a character other than white space and invisible ones"
+                    .into(),
+            );
         }
         Ok(Self(text))
     }
@@ -172,7 +177,9 @@ impl Description {
     pub fn parse(text: String) -> Result<Self, Reason> {
         length_between(&text, 0, Self::MAX)?;
         if CONTROL_BUT_LINE_BREAKS_RE.is_match(&text) {
-            return Err("must not contain control characters other than tabs and line breaks".into());
+            return Err(
+                "must not contain control characters other than tabs and line breaks".into(),
+            );
         }
         Ok(Self(text))
     }
@@ -258,7 +265,13 @@ mod tests {
 
     #[test]
     fn emails_refuse_invisible_and_control_characters() {
-        for bad in ["zw\u{200b}X@x.io", "zwX\u{0}@x.io", "a\u{202e}b@x.io", "a@x\u{feff}.io", "a@x.io\u{e0001}"] {
+        for bad in [
+            "zw\u{200b}X@x.io",
+            "zwX\u{0}@x.io",
+            "a\u{202e}b@x.io",
+            "a@x\u{feff}.io",
+            "a@x.io\u{e0001}",
+        ] {
             assert!(Email::parse(bad.into()).is_err(), "{bad:?}");
         }
         assert!(Email::parse("zoë.İ@ex.io".into()).is_ok());
@@ -266,7 +279,13 @@ mod tests {
 
     #[test]
     fn invisible_names_are_blank_and_controls_are_refused() {
-        for blank in ["\u{200b}", "\u{2800}\u{2800}", "\u{3164}", "\u{115f}\u{fe0f}", "\u{1d173}"] {
+        for blank in [
+            "\u{200b}",
+            "\u{2800}\u{2800}",
+            "\u{3164}",
+            "\u{115f}\u{fe0f}",
+            "\u{1d173}",
+        ] {
             assert!(ProductName::parse(blank.into()).is_err(), "{blank:?}");
         }
         assert!(ProductName::parse("a\u{0}b".into()).is_err());
@@ -285,9 +304,17 @@ mod tests {
         let description = Regex::new(DESCRIPTION_PATTERN).unwrap();
         for c in (0u32..0x10000).filter_map(char::from_u32) {
             let text = format!("a{c}b@x.io");
-            assert_eq!(email.is_match(&text), Email::parse(text.clone()).is_ok(), "{c:?}");
+            assert_eq!(
+                email.is_match(&text),
+                Email::parse(text.clone()).is_ok(),
+                "{c:?}"
+            );
             let alone = c.to_string();
-            assert_eq!(name.is_match(&alone), ProductName::parse(alone.clone()).is_ok(), "{c:?}");
+            assert_eq!(
+                name.is_match(&alone),
+                ProductName::parse(alone.clone()).is_ok(),
+                "{c:?}"
+            );
             assert_eq!(
                 description.is_match(&alone),
                 Description::parse(alone.clone()).is_ok(),

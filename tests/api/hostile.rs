@@ -21,7 +21,12 @@ async fn text_that_lengthens_when_lower_cased_is_no_500() {
     assert_eq!(app.login(&email, PASSWORD).await.status(), 200);
     // Lower-cased, it is too long to be a login name (a plain 400), but
     // the address itself is taken.
-    assert_problem(app.login(&email.to_lowercase(), PASSWORD).await, 400, Some("username")).await;
+    assert_problem(
+        app.login(&email.to_lowercase(), PASSWORD).await,
+        400,
+        Some("username"),
+    )
+    .await;
     let again = app
         .signup(&json!({"username": "dotted2", "email": email, "password": PASSWORD}))
         .await;
@@ -35,12 +40,20 @@ async fn text_that_lengthens_when_lower_cased_is_no_500() {
 async fn emails_with_invisible_or_control_characters_are_refused() {
     let app = TestApp::spawn().await;
     app.new_user("zwx").await;
-    for email in ["zw\u{200b}@x.io", "zw\u{0}@x.io", "zw\u{202e}@x.io", "z\u{ad}w@x.io"] {
+    for email in [
+        "zw\u{200b}@x.io",
+        "zw\u{0}@x.io",
+        "zw\u{202e}@x.io",
+        "z\u{ad}w@x.io",
+    ] {
         let response = app
             .signup(&json!({"username": "lookalike", "email": email, "password": PASSWORD}))
             .await;
         let body = assert_problem(response, 400, Some("email")).await;
-        assert!(body["detail"].as_str().unwrap().contains("control"), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("control"),
+            "{body}"
+        );
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
 }
@@ -49,7 +62,13 @@ async fn emails_with_invisible_or_control_characters_are_refused() {
 async fn product_names_of_invisible_characters_are_blank() {
     let app = TestApp::spawn().await;
     let user = app.new_user("shop").await;
-    for name in ["\u{200b}", "\u{0}", "\u{2800}", "\u{3164}", "\u{feff} \u{2060}"] {
+    for name in [
+        "\u{200b}",
+        "\u{0}",
+        "\u{2800}",
+        "\u{3164}",
+        "\u{feff} \u{2060}",
+    ] {
         let response = app
             .create_product(&user.access_token, &json!({"name": name, "price": 1}))
             .await;
@@ -79,7 +98,12 @@ async fn a_json_key_given_twice_is_refused_naming_it() {
     )
     .await;
     let problem = assert_problem(response, 400, Some("username")).await;
-    assert!(problem["detail"].as_str().unwrap().contains("more than once"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than once")
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
 }
 
@@ -90,11 +114,20 @@ async fn ids_are_plain_digits_only() {
     let product = app.new_product(&user, "Cup", 2.5).await;
     let id = product["id"].as_i64().unwrap();
     assert_eq!(app.get_product(id).await.status(), 200);
-    for other in [format!("+{id}"), format!("0{id}"), format!("{id}.0"), "-1".into(), "0".into()] {
+    for other in [
+        format!("+{id}"),
+        format!("0{id}"),
+        format!("{id}.0"),
+        "-1".into(),
+        "0".into(),
+    ] {
         assert_problem(app.get_product(&other).await, 400, Some("id")).await;
         let response = app.delete_product(&user.access_token, &other).await;
         let body = assert_problem(response, 400, Some("id")).await;
-        assert!(body["detail"].as_str().unwrap().starts_with("`id` must be"), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("`id` must be"),
+            "{body}"
+        );
     }
     assert_eq!(app.get_product(id).await.status(), 200);
 }
@@ -103,9 +136,18 @@ async fn ids_are_plain_digits_only() {
 async fn parameter_errors_read_like_field_errors() {
     let app = TestApp::spawn().await;
     for (query, detail) in [
-        ("?limit=0", "`limit` must be a whole number between 1 and 100"),
-        ("?limit=101", "`limit` must be a whole number between 1 and 100"),
-        ("?limit=abc", "`limit` must be a whole number between 1 and 100"),
+        (
+            "?limit=0",
+            "`limit` must be a whole number between 1 and 100",
+        ),
+        (
+            "?limit=101",
+            "`limit` must be a whole number between 1 and 100",
+        ),
+        (
+            "?limit=abc",
+            "`limit` must be a whole number between 1 and 100",
+        ),
         ("?limit=5&limit=6", "`limit` must be given only once"),
     ] {
         let body = assert_problem(app.list_products(query).await, 400, Some("limit")).await;

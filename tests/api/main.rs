@@ -5,6 +5,7 @@
 
 mod auth;
 mod cli;
+mod connections;
 mod errors;
 mod health;
 mod helpers;

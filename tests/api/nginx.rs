@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, free_port};
 
 const SECURITY_HEADERS: [&str; 6] = [
     "x-content-type-options",
@@ -28,14 +28,6 @@ pub struct Nginx {
     child: Child,
     dir: PathBuf,
     pub port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn nginx_binary() -> PathBuf {
@@ -113,9 +105,22 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops nginx as its own `-s quit` would (SIGQUIT to the master, which
+    /// waits for its workers), so no worker outlives the test. SIGKILL
+    /// would orphan the workers, still listening.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-QUIT", &pid]).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let _ = self.child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -213,6 +218,50 @@ async fn a_100_kib_body_gets_413_problem_json() {
         .unwrap();
     assert_security_headers(&response);
     assert_problem(response, 413, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_answers_malformed_long_and_oversized_requests_with_problem_json() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let long_uri = format!("/api/products?cursor={}", "a".repeat(9 * 1024));
+    let big_header = format!("X-Big: {}\r\n", "b".repeat(9 * 1024));
+    for (request, status) in [
+        (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n".to_owned(),
+            400,
+        ),
+        (format!("GET {long_uri} HTTP/1.1\r\nHost: x\r\n\r\n"), 414),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{big_header}\r\n"),
+            431,
+        ),
+        ("GARBAGE\r\n\r\n".to_owned(), 400),
+        // The internal error pages are not reachable from outside.
+        (
+            "GET /.problem/400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
+            404,
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", nginx.port))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{head}");
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        assert!(head.contains("x-request-id: "), "{head}");
+        let problem: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["status"], status);
+        assert!(!problem["request_id"].as_str().unwrap().is_empty());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
