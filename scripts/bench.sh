@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks against the real service and a real database (release
 # build): `auth` (login throughput, latency under a login flood, timing
-# parity) and `pages` (the catalog's pages at 20 and 1,000,000 products
-# against the raw driver bound). With no argument, both. Uses
+# parity), `pages` (the catalog's pages at 20 and 1,000,000 products
+# against the raw driver bound) and `memory` (the release binary's RSS
+# through list requests and a login flood). With no argument, all three. Uses
 # TEST_DATABASE_URL, else the server on 127.0.0.1:3306 as root; each
 # creates and drops its own database. BENCH_SECONDS sets the length of
 # each `pages` run (default 5).
@@ -10,12 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306}"
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(auth pages)
+[ "${#benches[@]}" -gt 0 ] || benches=(auth pages memory)
 for bench in "${benches[@]}"; do
     case "$bench" in
-        auth | pages) cargo bench --bench "$bench" ;;
+        auth | pages | memory) cargo bench --bench "$bench" ;;
         *)
-            echo "usage: scripts/bench.sh [auth] [pages]" >&2
+            echo "usage: scripts/bench.sh [auth] [pages] [memory]" >&2
             exit 2
             ;;
     esac

@@ -71,7 +71,7 @@ impl Application {
             max_failures: config.login_max_failures,
             window: config.login_failure_window,
         };
-        let passwords = Passwords::new().await?;
+        let passwords = Passwords::new()?;
         let services = Services::new(pool, tokens, passwords, sessions, throttle);
         ensure_admin(&services, &config).await?;
 

@@ -1,54 +1,80 @@
-//! Argon2id password hashing, kept off the async workers.
+//! Argon2id password hashing, kept off the async workers and in bounded
+//! memory.
 //!
-//! Each hash takes ~19 MiB and tens of milliseconds of CPU, so hashing runs
-//! on blocking threads, at most one per core at a time: a burst of logins
-//! queues here instead of exhausting memory or starving other requests.
+//! Each hash takes tens of milliseconds of CPU and a 19 MiB working area.
+//! Allocated per hash, those areas stayed in glibc's heaps after use: a
+//! burst of logins grew the process to ~600 MB for good. Now:
+//! - hashing runs on blocking threads, at most one per core at a time, so
+//!   a burst queues here;
+//! - each run borrows one of at most that many working areas, reused
+//!   from run to run;
+//! - when the last running hash ends, all areas but one are freed, and
+//!   they are allocated so that freeing returns them to the system (see
+//!   [`new_area`]). So memory is `cores × 19 MiB` during a burst and
+//!   19 MiB after it.
+//!
 //! Logins for unknown users verify against a dummy hash, so both cases
 //! cost one Argon2 run and take the same time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use super::error::{Error, Result};
 
 /// Argon2id with OWASP's parameters: m = 19456 KiB, t = 2, p = 1.
-fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+fn params() -> Params {
+    Params::DEFAULT
 }
+
+/// Bytes of hash output, as the `argon2` crate's own hasher writes.
+const OUTPUT_LEN: usize = Params::DEFAULT_OUTPUT_LEN;
 
 #[derive(Clone)]
 pub struct Passwords {
+    cores: usize,
     permits: Arc<Semaphore>,
+    /// Working areas not in use; never more than there are permits.
+    areas: Arc<Mutex<Vec<Vec<Block>>>>,
     dummy_hash: Arc<str>,
 }
 
 impl Passwords {
-    /// Prepares the hasher; computes the dummy hash once.
-    pub async fn new() -> Result<Self> {
+    pub fn new() -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let passwords = Self {
-            permits: Arc::new(Semaphore::new(cores)),
-            dummy_hash: Arc::from(""),
-        };
-        let random = SecretString::from(uuid::Uuid::new_v4().to_string());
-        let dummy_hash = passwords.hash(random).await?;
+        // Random salt and output in the real parameters: verifying against
+        // it costs a full Argon2 run and never succeeds.
+        let dummy = phc_string(
+            &argon2::password_hash::generate_salt(),
+            &argon2::password_hash::generate_salt().repeat(2),
+        )?;
         Ok(Self {
-            dummy_hash: Arc::from(dummy_hash),
-            ..passwords
+            cores,
+            permits: Arc::new(Semaphore::new(cores)),
+            areas: Arc::new(Mutex::new(Vec::with_capacity(cores))),
+            dummy_hash: Arc::from(dummy),
         })
     }
 
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: SecretString) -> Result<String> {
-        self.run(move || {
-            argon2()
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(Error::internal)
+        self.run(move |area| {
+            let salt = argon2::password_hash::generate_salt();
+            let mut output = [0u8; OUTPUT_LEN];
+            let params = params();
+            let blocks = area_of(area, &params);
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password_into_with_memory(
+                    password.expose_secret().as_bytes(),
+                    &salt,
+                    &mut output,
+                    blocks,
+                )
+                .map_err(Error::internal)?;
+            phc_string(&salt, &output)
         })
         .await
     }
@@ -59,24 +85,102 @@ impl Passwords {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
-            .run(move || {
-                Ok(argon2()
-                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-                    .is_ok())
-            })
+            .run(move |area| Ok(matches(password.expose_secret().as_bytes(), &hash, area)))
             .await?;
         Ok(known && matches)
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T> + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(Error::internal)?
+        let (areas, permits, cores) = (self.areas.clone(), self.permits.clone(), self.cores);
+        tokio::task::spawn_blocking(move || {
+            let take = || areas.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let mut area = take().unwrap_or_default();
+            let result = work(&mut area);
+            let mut idle = areas.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.push(area);
+            // Every other permit is free: no hash runs or waits, so the
+            // burst (if any) is over. Keep one area for the next login.
+            if permits.available_permits() + 1 == cores {
+                idle.truncate(1);
+            }
+            result
+        })
+        .await
+        .map_err(Error::internal)?
     }
+}
+
+/// The first blocks of `area` that `params` need, allocating it on first
+/// use (or growing it for a stored hash made with more memory).
+fn area_of<'a>(area: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
+    let needed = params.block_count();
+    if area.len() < needed {
+        *area = new_area(needed);
+    }
+    &mut area[..needed]
+}
+
+/// Blocks reserved for every working area: just over 32 MiB.
+const AREA_CAPACITY_BLOCKS: usize = 32 * 1024 + 1;
+
+/// A zeroed working area of `blocks` blocks, reserved with room for more
+/// than 32 MiB. glibc's malloc serves a request that large with its own
+/// mapping and unmaps it when freed. A 19 MiB request would be mapped the
+/// first time, but freeing it raises glibc's mapping threshold above its
+/// size, so every later one would come from a heap that keeps freed
+/// memory. The reserve beyond `blocks` is never touched, so it costs
+/// address space, not memory.
+fn new_area(blocks: usize) -> Vec<Block> {
+    let mut area = Vec::with_capacity(blocks.max(AREA_CAPACITY_BLOCKS));
+    area.resize(blocks, Block::default());
+    area
+}
+
+/// Whether `password` produces the output of the PHC string `hash`, with
+/// the algorithm, version and parameters the string names.
+fn matches(password: &[u8], hash: &str, area: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut output = vec![0u8; expected.len()];
+    let blocks = area_of(area, &params);
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut output,
+        blocks,
+    );
+    // `Output` compares in constant time.
+    hashed.is_ok() && Output::new(&output).is_ok_and(|output| output == *expected)
+}
+
+/// The PHC string of an Argon2id hash in this module's parameters.
+fn phc_string(salt: &[u8], output: &[u8]) -> Result<String> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params()).map_err(Error::internal)?,
+        salt: Some(Salt::new(salt).map_err(Error::internal)?),
+        hash: Some(Output::new(output).map_err(Error::internal)?),
+    };
+    Ok(hash.to_string())
 }
 
 #[cfg(test)]
@@ -88,7 +192,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn no_more_hashes_run_at_once_than_there_are_cores() {
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new().unwrap();
         let cores = passwords.permits.available_permits();
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -97,7 +201,7 @@ mod tests {
             let (passwords, running, peak) = (passwords.clone(), running.clone(), peak.clone());
             jobs.spawn(async move {
                 passwords
-                    .run(move || {
+                    .run(move |_| {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(20));
@@ -115,7 +219,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn hashes_verify_and_unknown_users_never_do() {
-        let passwords = Passwords::new().await.unwrap();
+        let passwords = Passwords::new().unwrap();
         let hash = passwords
             .hash(SecretString::from("hunter2hunter2"))
             .await
@@ -130,5 +234,64 @@ mod tests {
         assert!(check("hunter2hunter2", Some(hash.clone())).await.unwrap());
         assert!(!check("wrong", Some(hash)).await.unwrap());
         assert!(!check("hunter2hunter2", None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_agree_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let passwords = Passwords::new().unwrap();
+        let ours = passwords
+            .hash(SecretString::from("s3cret pass"))
+            .await
+            .unwrap();
+        let reference = Argon2::default();
+        assert!(
+            reference
+                .verify_password(b"s3cret pass", ours.as_str())
+                .is_ok()
+        );
+        // Made by the crate, and with other parameters (less memory).
+        let small = Params::new(8192, 1, 1, None).unwrap();
+        for theirs in [
+            reference.hash_password(b"s3cret pass").unwrap().to_string(),
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, small)
+                .hash_password(b"s3cret pass")
+                .unwrap()
+                .to_string(),
+        ] {
+            let check = |pw: &str| {
+                passwords.verify(SecretString::from(pw.to_owned()), Some(theirs.clone()))
+            };
+            assert!(check("s3cret pass").await.unwrap(), "{theirs}");
+            assert!(!check("s3cret pasS").await.unwrap(), "{theirs}");
+        }
+        let garbage = Some("$argon2id$not-a-hash".to_owned());
+        assert!(
+            !passwords
+                .verify(SecretString::from("x"), garbage)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn working_areas_are_reused_not_multiplied() {
+        let passwords = Passwords::new().unwrap();
+        let cores = passwords.permits.available_permits();
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..cores * 4 {
+            let passwords = passwords.clone();
+            jobs.spawn(async move { passwords.hash(SecretString::from("burst password")).await });
+        }
+        for result in jobs.join_all().await {
+            result.unwrap();
+        }
+        let areas = passwords.areas.lock().unwrap();
+        assert!((1..=cores).contains(&areas.len()), "{} areas", areas.len());
+        assert!(
+            areas
+                .iter()
+                .all(|area| area.len() == params().block_count())
+        );
     }
 }
