@@ -208,3 +208,97 @@ async fn a_body_in_another_charset_gets_415() {
     .await;
     assert_eq!(response.status(), 201);
 }
+
+/// Text a fuzzer would send: any character at all, weighted towards the
+/// ones that have broken services before (case mappings that change
+/// length, invisible and control characters, combining marks, bidi
+/// overrides, characters outside the Basic Multilingual Plane).
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let tricky = prop::sample::select(vec![
+        'İ',
+        'ß',
+        'ﬃ',
+        'ŉ',
+        'ΐ',
+        'Σ',
+        'ς',
+        '\u{0}',
+        '\u{7}',
+        '\u{1b}',
+        '\u{7f}',
+        '\u{85}',
+        '\u{ad}',
+        '\u{200b}',
+        '\u{200d}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{feff}',
+        '\u{2800}',
+        '\u{3164}',
+        '\u{301}',
+        '\u{fffd}',
+        '\u{e0001}',
+        '\u{1f600}',
+        '@',
+        '"',
+        '\\',
+        ' ',
+    ]);
+    let character =
+        prop_oneof![3 => any::<char>(), 2 => tricky, 1 => proptest::char::range('a', 'z')];
+    proptest::collection::vec(character, 0..300).prop_map(String::from_iter)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arbitrary_unicode_in_any_text_field_never_gets_a_5xx() {
+    use proptest::test_runner::{Config, TestRunner};
+
+    let app = TestApp::spawn_with(|config| config.login_max_failures = 1_000_000).await;
+    let user = app.new_user("fuzzed").await;
+    let runtime = tokio::runtime::Handle::current();
+    let strategy = (
+        hostile_text(),
+        hostile_text(),
+        hostile_text(),
+        hostile_text(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let outcome = runner.run(&strategy, |(a, b, c, d)| {
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async {
+                let token = &user.access_token;
+                let responses = [
+                    app.signup(&json!({"username": a, "email": b, "password": c})).await,
+                    app.signup(&json!({"username": "ok_name", "email": format!("{a}@{b}"), "password": PASSWORD})).await,
+                    app.login(&a, &c).await,
+                    app.login(&format!("{a}@{b}"), &d).await,
+                    app.change_password(token, &json!({"current_password": c, "new_password": d})).await,
+                    app.create_product(token, &json!({"name": a, "description": b, "price": 1})).await,
+                    app.create_product(token, &json!({"name": "ok", "description": c, "price": d})).await,
+                ];
+                for (i, response) in responses.into_iter().enumerate() {
+                    let status = response.status().as_u16();
+                    let content_type = response.headers().get("content-type").cloned();
+                    let body = response.text().await.unwrap();
+                    proptest::prop_assert!(status < 500, "request {i}: {status} {body}");
+                    if status >= 400 {
+                        proptest::prop_assert_eq!(
+                            content_type.as_ref().and_then(|v| v.to_str().ok()),
+                            Some("application/problem+json"),
+                            "request {}: {}", i, body
+                        );
+                    }
+                }
+                Ok(())
+            })
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
