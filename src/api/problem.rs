@@ -152,7 +152,10 @@ impl From<domain::Error> for Problem {
                 .with_field("current_password"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
-            E::Unavailable => {
+            E::Unavailable(source) => {
+                if let Some(source) = source {
+                    tracing::warn!(error = %error_chain(source.as_ref()), "database unavailable");
+                }
                 let mut problem =
                     Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail);
                 problem.retry_after = Some(RETRY_UNAVAILABLE_SECS);

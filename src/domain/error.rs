@@ -34,9 +34,10 @@ pub enum Error {
     NotFound,
     #[error("only the owner or an admin may do that")]
     Forbidden,
-    /// The database does not answer or has no capacity to spare.
+    /// The database does not answer or has no capacity to spare. The
+    /// cause, when there is one, is logged, never shown.
     #[error("the database does not answer or is busy; try again shortly")]
-    Unavailable,
+    Unavailable(#[source] Option<Box<dyn std::error::Error + Send + Sync>>),
     /// Anything the caller cannot fix. The source is logged, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -55,10 +56,7 @@ impl From<db::Error> for Error {
         match err {
             db::Error::Duplicate(db::UniqueKey::Username) => Self::Taken(Taken::Username),
             db::Error::Duplicate(db::UniqueKey::Email) => Self::Taken(Taken::Email),
-            db::Error::Unavailable(source) => {
-                tracing::warn!(error = %crate::telemetry::error_chain(source.as_ref()), "database unavailable");
-                Self::Unavailable
-            }
+            db::Error::Unavailable(source) => Self::Unavailable(Some(source)),
             other => Self::internal(other),
         }
     }

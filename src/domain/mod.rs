@@ -52,11 +52,11 @@ impl Services {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
                 tracing::warn!(error = %crate::telemetry::error_chain(&err), "readiness check failed");
-                Err(Error::Unavailable)
+                Err(Error::Unavailable(None))
             }
             Err(_) => {
                 tracing::warn!("readiness check timed out");
-                Err(Error::Unavailable)
+                Err(Error::Unavailable(None))
             }
         }
     }
