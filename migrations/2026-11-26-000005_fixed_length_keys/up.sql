@@ -20,8 +20,9 @@ ALTER TABLE users
     ADD UNIQUE KEY users_username_key (username_key),
     ADD UNIQUE KEY users_email_key (email_key);
 
--- The login counter's key the same way. The column now counts password
--- checks reserved in the window (a check is counted before it runs).
+-- The login counter's key the same way (`user:<id>` or `name:<folded
+-- name>`, hashed). The column now counts password checks in the window:
+-- a check is counted before it runs.
 ALTER TABLE login_failures ADD COLUMN key_digest BINARY(32) NULL;
 UPDATE login_failures SET key_digest = UNHEX(SHA2(throttle_key, 256));
 ALTER TABLE login_failures DROP PRIMARY KEY, DROP COLUMN throttle_key;

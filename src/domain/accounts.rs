@@ -124,7 +124,7 @@ impl Accounts {
         let mut conn = db::conn(&self.pool).await?;
         let row = db::users::find_by_login_key(&mut conn, unique_key(name.as_str(), &key)).await?;
         let throttle_key = row.as_ref().map_or_else(
-            || ThrottleKey::unknown_name(&key),
+            || ThrottleKey::unknown_name(name.as_str()),
             |row| ThrottleKey::account(row.id),
         );
         self.throttle.reserve(&mut conn, &throttle_key).await?;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::db::{self, Conn};
 
 use super::error::{Error, Result};
+use super::values::fold_case;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -32,15 +33,10 @@ impl ThrottleKey {
         Self(Sha256::digest(format!("user:{user_id}")).into())
     }
 
-    /// Checks for a name that matched no account, by that name's login
-    /// key, so that it is counted regardless of case.
-    pub fn unknown_name(login_key: &[u8; 32]) -> Self {
-        Self(
-            Sha256::new_with_prefix("name:")
-                .chain_update(login_key)
-                .finalize()
-                .into(),
-        )
+    /// Checks for a name that matched no account, counted regardless of
+    /// case.
+    pub fn unknown_name(name: &str) -> Self {
+        Self(Sha256::digest(format!("name:{}", fold_case(name))).into())
     }
 }
 
@@ -87,5 +83,18 @@ impl LoginThrottle {
     /// Deletes counters whose window has passed.
     pub async fn purge(&self, conn: &mut Conn) -> Result<usize> {
         Ok(db::login_failures::purge(conn, db::now() - self.window()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_the_digests_migration_5_made_of_the_old_text_keys() {
+        let digest = |text: &str| -> [u8; 32] { Sha256::digest(text).into() };
+        assert_eq!(ThrottleKey::account(7).0, digest("user:7"));
+        assert_eq!(ThrottleKey::unknown_name("ÀdA").0, digest("name:àda"));
+        assert_eq!(ThrottleKey::unknown_name("İ").0, digest("name:i\u{307}"));
     }
 }

@@ -143,11 +143,16 @@ impl LoginName {
     }
 }
 
-/// What usernames and emails are compared by: a SHA-256 digest of the
-/// lower-cased text. Lower-casing can lengthen a string (U+0130 becomes
-/// two characters); the digest has a fixed length whatever it does.
+/// The form in which usernames and emails are compared: lower-cased.
+pub fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// What usernames and emails are looked up by: a SHA-256 digest of their
+/// folded form. Lower-casing can lengthen a string (U+0130 becomes two
+/// characters); the digest has a fixed length whatever it does.
 pub fn login_key(text: &str) -> [u8; 32] {
-    Sha256::digest(text.to_lowercase()).into()
+    Sha256::digest(fold_case(text)).into()
 }
 
 impl ProductName {
