@@ -4,8 +4,9 @@
 //! Each hash takes tens of milliseconds of CPU and a 19 MiB working area.
 //! Allocated per hash, those areas stayed in glibc's heaps after use: a
 //! burst of logins grew the process to ~600 MB for good. Now:
-//! - hashing runs on blocking threads, at most one per core at a time, so
-//!   a burst queues here;
+//! - hashing runs on threads of its own, one per core, so a burst queues
+//!   here; they run at a lower scheduling priority (nice 10), so under a
+//!   login flood the cores still answer other requests first;
 //! - each run borrows one of at most that many working areas, reused
 //!   from run to run;
 //! - when the last running hash ends, all areas but one are freed, and
@@ -16,7 +17,8 @@
 //! Logins for unknown users verify against a dummy hash, so both cases
 //! cost one Argon2 run and take the same time.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -33,10 +35,20 @@ fn params() -> Params {
 /// Bytes of hash output, as the `argon2` crate's own hasher writes.
 const OUTPUT_LEN: usize = Params::DEFAULT_OUTPUT_LEN;
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The niceness of the hashing threads: CPU time goes to request handling
+/// first when both want it.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: i32 = 10;
+
 #[derive(Clone)]
 pub struct Passwords {
     cores: usize,
+    /// One per hashing thread: a job is queued only with a permit.
     permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Working areas not in use; never more than there are permits.
     areas: Arc<Mutex<Vec<Vec<Block>>>>,
     dummy_hash: Arc<str>,
@@ -54,6 +66,7 @@ impl Passwords {
         Ok(Self {
             cores,
             permits: Arc::new(Semaphore::new(cores)),
+            jobs: start_hashing_threads(cores)?,
             areas: Arc::new(Mutex::new(Vec::with_capacity(cores))),
             dummy_hash: Arc::from(dummy),
         })
@@ -96,21 +109,62 @@ impl Passwords {
     ) -> Result<T> {
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
         let (areas, permits, cores) = (self.areas.clone(), self.permits.clone(), self.cores);
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let take = || areas.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let mut area = take().unwrap_or_default();
             let result = work(&mut area);
-            let mut idle = areas.lock().unwrap_or_else(PoisonError::into_inner);
-            idle.push(area);
-            // Every other permit is free: no hash runs or waits, so the
-            // burst (if any) is over. Keep one area for the next login.
-            if permits.available_permits() + 1 == cores {
-                idle.truncate(1);
+            {
+                let mut idle = areas.lock().unwrap_or_else(PoisonError::into_inner);
+                idle.push(area);
+                // Every other permit is free: no hash runs or waits, so the
+                // burst (if any) is over. Keep one area for the next login.
+                if permits.available_permits() + 1 == cores {
+                    idle.truncate(1);
+                }
             }
-            result
-        })
-        .await
-        .map_err(Error::internal)?
+            let _ = done.send(result);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::internal("the hashing threads are gone"))?;
+        result
+            .await
+            .map_err(|_| Error::internal("a hashing job failed"))?
+    }
+}
+
+/// Starts `count` hashing threads that take jobs from the returned queue
+/// until it is dropped.
+fn start_hashing_threads(count: usize) -> Result<mpsc::Sender<Job>> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..count {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name("argon2".into())
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(job) = next else { return };
+                    // A panic fails that job alone (its caller sees the
+                    // result dropped); the thread stays.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .map_err(Error::internal)?;
+    }
+    Ok(jobs)
+}
+
+/// Lowers the calling thread's scheduling priority to [`HASHING_NICE`].
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICE)
+    {
+        tracing::debug!(error = %err, "could not lower the hashing threads' priority");
     }
 }
 
@@ -293,5 +347,26 @@ mod tests {
                 .iter()
                 .all(|area| area.len() == params().block_count())
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let passwords = Passwords::new().unwrap();
+        passwords
+            .hash(SecretString::from("any password"))
+            .await
+            .unwrap();
+        let mut niceness = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+            let (name, rest) = stat.split_once(") ").unwrap();
+            if name.ends_with("(argon2") {
+                // Fields after the name: state is 3rd overall, nice 19th.
+                niceness.push(rest.split_whitespace().nth(16).unwrap().to_owned());
+            }
+        }
+        assert!(!niceness.is_empty());
+        assert!(niceness.iter().all(|nice| nice == "10"), "{niceness:?}");
     }
 }
