@@ -305,3 +305,42 @@ async fn a_half_sent_request_does_not_hold_up_shutdown() {
     let took = binary.terminate().await;
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_errors_are_logged_and_retried_calmly() {
+    // Start with room for the default cap, then take the descriptors
+    // away from the running process (as a limit lowered from outside, or
+    // descriptors used up elsewhere, would): accept() now fails.
+    let mut binary = Binary::start(&[("KEEP_ALIVE_TIMEOUT_SECS", "30")]).await;
+    let pid = binary.child.id().unwrap();
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=40:40"])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(limited.success());
+    let mut flood = Vec::new();
+    for _ in 0..60 {
+        flood.push(binary.connect().await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy = cpu_ticks(pid) - before;
+    assert!(
+        busy < 20,
+        "{busy} ticks of CPU in a second of failing accepts"
+    );
+    // Descriptors come free: the server serves again.
+    drop(flood);
+    let mut answered = false;
+    for _ in 0..10 {
+        if binary.healthz_status().await == Some(200) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "/healthz never answered");
+    let logs = binary.kill_and_read_logs().await;
+    assert!(logs.contains("accepting a connection failed"), "{logs}");
+    assert!(logs.contains("retry_in_ms"), "{logs}");
+}
