@@ -302,3 +302,52 @@ async fn arbitrary_unicode_in_any_text_field_never_gets_a_5xx() {
         panic!("{failure}");
     }
 }
+
+/// Sends the same request 50 times at once and answers the statuses.
+async fn fifty_at_once(make: impl Fn() -> reqwest::RequestBuilder) -> Vec<u16> {
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let request = make();
+        requests.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    requests.join_all().await
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_identical_signups_make_one_account() {
+    let app = TestApp::spawn().await;
+    let body = json!({"username": "twin", "email": "twin@x.io", "password": PASSWORD});
+    let statuses = fifty_at_once(|| app.client.post(app.url("/api/auth/signup")).json(&body)).await;
+    assert_eq!(
+        (count(&statuses, 201), count(&statuses, 409)),
+        (1, 49),
+        "{statuses:?}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_identical_deletes_delete_once() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("deleter").await;
+    let id = app.new_product(&user, "Once", 1.0).await["id"]
+        .as_i64()
+        .unwrap();
+    let statuses = fifty_at_once(|| {
+        app.authed(
+            reqwest::Method::DELETE,
+            &format!("/api/products/{id}"),
+            &user.access_token,
+        )
+    })
+    .await;
+    assert_eq!(
+        (count(&statuses, 204), count(&statuses, 404)),
+        (1, 49),
+        "{statuses:?}"
+    );
+}
