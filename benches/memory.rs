@@ -9,8 +9,10 @@
 //! - once that flood has drained (goal: at most 48 MiB), and again ten
 //!   seconds later;
 //!
-//! and the login throughput of the flood. The login throttle is raised
-//! for this run, since all 200 logins are for one account.
+//! the login throughput of the flood, and the open file descriptors at
+//! each point (they should return to where they started, give or take
+//! the database pool). The login throttle is raised for this run, since
+//! all 200 logins are for one account.
 //!
 //! Run with `scripts/bench.sh memory`. It creates and drops its own
 //! database.
@@ -50,6 +52,11 @@ fn status_bytes(pid: u32, field: &str) -> u64 {
 
 fn rss(pid: u32) -> u64 {
     status_bytes(pid, "VmRSS:")
+}
+
+/// How many file descriptors the process holds open.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
 
 fn mib(bytes: u64) -> String {
@@ -104,6 +111,7 @@ async fn main() {
     }
     assert!(ready, "the service did not become ready");
     let fresh = rss(pid);
+    let fresh_fds = open_fds(pid);
 
     // One account and a page of products, written straight to the
     // database so that no password is hashed inside the service yet.
@@ -147,15 +155,18 @@ async fn main() {
     tasks.join_all().await;
     let list_secs = started.elapsed().as_secs_f64();
     let after_lists = rss(pid);
+    let after_lists_fds = open_fds(pid);
 
     // 200 concurrent logins, RSS sampled every 5 ms.
     let peak = Arc::new(AtomicU64::new(rss(pid)));
+    let peak_fds = Arc::new(AtomicU64::new(open_fds(pid) as u64));
     let flooding = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (peak, flooding) = (peak.clone(), flooding.clone());
+        let (peak, peak_fds, flooding) = (peak.clone(), peak_fds.clone(), flooding.clone());
         tokio::spawn(async move {
             while flooding.load(Ordering::Relaxed) {
                 peak.fetch_max(rss(pid), Ordering::Relaxed);
+                peak_fds.fetch_max(open_fds(pid) as u64, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -180,6 +191,11 @@ async fn main() {
     let drained = rss(pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let settled = rss(pid);
+    // The client's idle connections close, as they would at the end of a
+    // real flood; the server's descriptors should follow.
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled_fds = open_fds(pid);
 
     println!("memory of the release binary (RSS, from /proc/<pid>/status)");
     println!("  fresh process:                          {}", mib(fresh));
@@ -203,6 +219,11 @@ async fn main() {
     println!(
         "  the flood: {ok}/{LOGINS} logins succeeded in {flood_secs:.2} s ({:.0} logins/s)",
         LOGINS as f64 / flood_secs
+    );
+    println!(
+        "open file descriptors: fresh {fresh_fds}, after the list requests {after_lists_fds}, \
+         peak in the flood {}, once the clients left {settled_fds}",
+        peak_fds.load(Ordering::Relaxed)
     );
 
     child.start_kill().unwrap();
