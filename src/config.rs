@@ -6,10 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-
-use crate::domain::accounts::AdminAccount;
-use crate::domain::values::{Email, NewPassword, Username};
+use secrecy::SecretString;
 
 /// The smallest HS256 key we accept, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -280,7 +277,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .unwrap_or_else(|| "admin@localhost".into()),
             password: SecretString::from(password),
         };
-        admin.account()?;
         Ok(Some(admin))
     }
 
@@ -321,20 +317,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             admin: self.admin()?,
             shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECS", 20)?,
             http: self.http()?,
-        })
-    }
-}
-
-impl AdminConfig {
-    /// The validated account, or the variable that breaks a rule.
-    pub fn account(&self) -> Result<AdminAccount, ConfigError> {
-        Ok(AdminAccount {
-            username: Username::parse(self.username.clone())
-                .map_err(|reason| ConfigError::new("ADMIN_USERNAME", reason))?,
-            email: Email::parse(self.email.clone())
-                .map_err(|reason| ConfigError::new("ADMIN_EMAIL", reason))?,
-            password: NewPassword::parse(self.password.expose_secret().to_owned())
-                .map_err(|reason| ConfigError::new("ADMIN_PASSWORD", reason))?,
         })
     }
 }
@@ -419,15 +401,16 @@ mod tests {
     }
 
     #[test]
-    fn an_admin_needs_a_valid_password() {
+    fn an_admin_comes_with_a_password() {
         let config = env(&[URL, SECRET, ("ADMIN_PASSWORD", "a-long-enough-password")])
             .config()
             .unwrap();
-        assert_eq!(config.admin.unwrap().username, "admin");
-        let err = env(&[URL, SECRET, ("ADMIN_PASSWORD", "short")])
-            .config()
-            .unwrap_err();
-        assert_eq!(err.variable, "ADMIN_PASSWORD");
+        let admin = config.admin.unwrap();
+        assert_eq!(
+            (admin.username.as_str(), admin.email.as_str()),
+            ("admin", "admin@localhost")
+        );
+        assert!(env(&[URL, SECRET]).config().unwrap().admin.is_none());
     }
 
     #[test]

@@ -15,18 +15,21 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
 use tokio::net::TcpListener;
 
-use config::{Config, HttpConfig};
+use config::{AdminConfig, Config, HttpConfig};
 use domain::Services;
-use domain::accounts::AdminOutcome;
+use domain::accounts::{AdminAccount, AdminOutcome};
 use domain::passwords::Passwords;
 use domain::sessions::SessionPolicy;
 use domain::throttle::ThrottlePolicy;
 use domain::tokens::Tokens;
+use domain::values::{Email, NewPassword, Username};
+use secrecy::ExposeSecret;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ impl Application {
     /// Waits for the database, applies migrations, ensures the admin
     /// account and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Refused before anything else, like every other bad setting.
+        let admin = config.admin.as_ref().map(admin_account).transpose()?;
         let pool = connect_and_migrate(&config.database).await?;
         let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
         let sessions = SessionPolicy {
@@ -73,7 +78,7 @@ impl Application {
         };
         let passwords = Passwords::new()?;
         let services = Services::new(pool, tokens, passwords, sessions, throttle);
-        ensure_admin(&services, &config).await?;
+        ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {
             addr: config.listen_addr,
@@ -140,31 +145,73 @@ pub async fn connect_and_migrate(
             acquire_timeout: config.acquire_timeout,
         },
     );
-    db::wait_until_ready(&pool, config.startup_timeout).await?;
+    wait_for_database(&pool, config.startup_timeout).await?;
     let applied = db::migrate(&pool).await?;
     tracing::info!(applied, "database migrations are up to date");
     Ok(pool)
 }
 
-async fn ensure_admin(services: &Services, config: &Config) -> Result<(), StartupError> {
-    let Some(admin) = &config.admin else {
+/// The admin account `ADMIN_*` describe, validated by the account rules;
+/// a value that breaks one is reported as a configuration error naming
+/// its variable.
+fn admin_account(admin: &AdminConfig) -> Result<AdminAccount, config::ConfigError> {
+    let invalid = |variable| {
+        move |reason| config::ConfigError {
+            variable,
+            problem: reason,
+        }
+    };
+    Ok(AdminAccount {
+        username: Username::parse(admin.username.clone()).map_err(invalid("ADMIN_USERNAME"))?,
+        email: Email::parse(admin.email.clone()).map_err(invalid("ADMIN_EMAIL"))?,
+        password: NewPassword::parse(admin.password.expose_secret().to_owned())
+            .map_err(invalid("ADMIN_PASSWORD"))?,
+    })
+}
+
+/// Waits for the database with a capped exponential backoff, logging each
+/// failed attempt, and gives up once `deadline` has passed.
+async fn wait_for_database(pool: &db::Pool, deadline: Duration) -> Result<(), db::Error> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match db::ping(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if started.elapsed() + delay < deadline => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %telemetry::error_chain(&err),
+                    "database not ready yet"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+async fn ensure_admin(
+    services: &Services,
+    admin: Option<AdminAccount>,
+) -> Result<(), StartupError> {
+    let Some(admin) = admin else {
         tracing::warn!(
             "no admin account configured: set ADMIN_PASSWORD (and optionally ADMIN_USERNAME, \
              ADMIN_EMAIL) and restart to create one"
         );
         return Ok(());
     };
-    let outcome = services.accounts.ensure_admin(admin.account()?).await?;
-    match outcome {
-        AdminOutcome::Created => {
-            tracing::info!(username = %admin.username, "admin account created")
-        }
+    let username = admin.username.as_str().to_owned();
+    match services.accounts.ensure_admin(admin).await? {
+        AdminOutcome::Created => tracing::info!(%username, "admin account created"),
         AdminOutcome::Promoted => {
-            tracing::info!(username = %admin.username, "existing account promoted to admin")
+            tracing::info!(%username, "existing account promoted to admin")
         }
-        AdminOutcome::AlreadyAdmin => {
-            tracing::info!(username = %admin.username, "admin account present")
-        }
+        AdminOutcome::AlreadyAdmin => tracing::info!(%username, "admin account present"),
     }
     Ok(())
 }
@@ -208,4 +255,36 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn an_admin_breaking_an_account_rule_is_a_configuration_error_naming_it() {
+        let admin = |username: &str, email: &str, password: &str| AdminConfig {
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password: SecretString::from(password.to_owned()),
+        };
+        let ok = admin_account(&admin("admin", "admin@localhost", "a-long-enough-password"));
+        assert_eq!(ok.unwrap().username.as_str(), "admin");
+        for (bad, variable) in [
+            (
+                admin("a", "admin@localhost", "a-long-enough-password"),
+                "ADMIN_USERNAME",
+            ),
+            (
+                admin("admin", "nope", "a-long-enough-password"),
+                "ADMIN_EMAIL",
+            ),
+            (admin("admin", "admin@localhost", "short"), "ADMIN_PASSWORD"),
+        ] {
+            let refused = admin_account(&bad).err().map(|err| err.variable);
+            assert_eq!(refused, Some(variable));
+        }
+    }
 }

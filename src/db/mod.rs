@@ -11,8 +11,6 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod users;
 
-use std::time::Duration;
-
 use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -107,31 +105,6 @@ pub async fn ping(pool: &Pool) -> Result<()> {
     let mut conn = conn(pool).await?;
     diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     Ok(())
-}
-
-/// Waits for the database with a capped exponential backoff, logging each
-/// failed attempt, and gives up once `deadline` has passed.
-pub async fn wait_until_ready(pool: &Pool, deadline: Duration) -> Result<()> {
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 1u32;
-    loop {
-        match ping(pool).await {
-            Ok(()) => return Ok(()),
-            Err(err) if started.elapsed() + delay < deadline => {
-                tracing::warn!(
-                    attempt,
-                    retry_in_ms = delay.as_millis() as u64,
-                    error = %crate::telemetry::error_chain(&err),
-                    "database not ready yet"
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-                attempt += 1;
-            }
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 /// Name of the MySQL advisory lock held while migrating.
