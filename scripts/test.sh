@@ -103,7 +103,9 @@ setsid --wait bash -c 'echo $$ >"$0"; exec "$@"' "$session_file" "${runner[@]}" 
 session=$(cat "$session_file")
 rm -f "$session_file"
 sleep 1
-leftovers=$(ps -eo pid=,sid=,args= | awk -v sid="$session" '$2 == sid')
+# Zombies are left out: they have exited and hold nothing; one whose
+# parent has gone waits for init to collect it.
+leftovers=$(ps -eo pid=,sid=,stat=,args= | awk -v sid="$session" '$2 == sid && $3 !~ /^Z/')
 if [ -n "$leftovers" ]; then
     echo "error: the tests left processes running:" >&2
     echo "$leftovers" >&2
