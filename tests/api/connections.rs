@@ -67,6 +67,26 @@ impl Binary {
         panic!("the binary did not start");
     }
 
+    /// Asserts that the process hardly uses the CPU for a second: a
+    /// spinning accept loop burns ~100 ticks a second.
+    async fn assert_idle_for_a_second(&self, while_: &str) {
+        let pid = self.child.id().unwrap();
+        let before = cpu_ticks(pid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = cpu_ticks(pid) - before;
+        assert!(busy < 20, "{busy} ticks of CPU in a second of {while_}");
+    }
+
+    /// Asserts that `/healthz` answers 200 within ten tries.
+    async fn assert_answers_again(&self) {
+        for _ in 0..10 {
+            if self.healthz_status().await == Some(200) {
+                return;
+            }
+        }
+        panic!("/healthz never answered");
+    }
+
     /// Stops the binary at once and returns what it logged.
     async fn kill_and_read_logs(&mut self) -> String {
         self.child.start_kill().unwrap();
@@ -255,21 +275,9 @@ async fn the_cap_fits_under_a_low_open_file_limit_and_the_server_stays_calm() {
     for _ in 0..150 {
         flood.push(binary.connect().await);
     }
-    let pid = binary.child.id().unwrap();
-    let cpu_before = cpu_ticks(pid);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let busy = cpu_ticks(pid) - cpu_before;
-    // A spinning accept loop burns ~100 ticks a second.
-    assert!(busy < 20, "{busy} ticks of CPU in a second of waiting");
+    binary.assert_idle_for_a_second("waiting").await;
     // Once the idle ones are closed, the queue moves and health answers.
-    let mut answered = false;
-    for _ in 0..10 {
-        if binary.healthz_status().await == Some(200) {
-            answered = true;
-            break;
-        }
-    }
-    assert!(answered, "/healthz never answered");
+    binary.assert_answers_again().await;
     drop(flood);
     let logs = binary.kill_and_read_logs().await;
     assert!(
@@ -323,23 +331,10 @@ async fn accept_errors_are_logged_and_retried_calmly() {
         flood.push(binary.connect().await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = cpu_ticks(pid);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let busy = cpu_ticks(pid) - before;
-    assert!(
-        busy < 20,
-        "{busy} ticks of CPU in a second of failing accepts"
-    );
+    binary.assert_idle_for_a_second("failing accepts").await;
     // Descriptors come free: the server serves again.
     drop(flood);
-    let mut answered = false;
-    for _ in 0..10 {
-        if binary.healthz_status().await == Some(200) {
-            answered = true;
-            break;
-        }
-    }
-    assert!(answered, "/healthz never answered");
+    binary.assert_answers_again().await;
     let logs = binary.kill_and_read_logs().await;
     assert!(logs.contains("accepting a connection failed"), "{logs}");
     assert!(logs.contains("retry_in_ms"), "{logs}");
