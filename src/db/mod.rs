@@ -43,8 +43,8 @@ pub enum Error {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("could not get a database connection")]
     Pool(#[source] deadpool::PoolError),
-    #[error("migrations failed: {0}")]
-    Migration(String),
+    #[error("migrations failed")]
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -134,11 +134,11 @@ pub async fn migrate(pool: &Pool) -> Result<usize> {
         let applied = harness
             .run_pending_migrations(MIGRATIONS)
             .map(|applied| applied.len())
-            .map_err(|err| Error::Migration(err.to_string()));
+            .map_err(Error::Migration);
         (harness.into_inner(), applied)
     })
     .await
-    .map_err(|err| Error::Migration(err.to_string()))?;
+    .map_err(|err| Error::Migration(err.into()))?;
     // Closing the connection would free the lock too; release it so the
     // pooled connection goes back clean.
     diesel::sql_query(format!("DO RELEASE_LOCK('{MIGRATION_LOCK}')"))

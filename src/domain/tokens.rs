@@ -75,12 +75,11 @@ pub enum TokenError {
     Reused,
 }
 
-/// A signed token and the claims that matter to its issuer.
+/// A signed token and the claim that matters to its issuer.
 #[derive(Debug, Clone)]
 pub struct Issued {
     pub token: String,
     pub jti: String,
-    pub exp: i64,
 }
 
 pub struct Tokens {
@@ -147,7 +146,6 @@ impl Tokens {
         Ok(Issued {
             token,
             jti: claims.jti,
-            exp,
         })
     }
 

@@ -34,10 +34,6 @@ macro_rules! text_value {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
-
-            pub fn into_inner(self) -> String {
-                self.0
-            }
         }
     };
 }
