@@ -58,11 +58,13 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Implements the poem-openapi traits for a string value type.
-macro_rules! string_value {
-    ($ty:ty, $name:literal, $shape:expr, to_json = $to_json:expr) => {
+/// Implements poem-openapi's [`Type`] for a type that stands for one
+/// value described by `$schema` (a [`MetaSchemaRef`]): the value types
+/// here and the parameter types in `params`.
+macro_rules! value_type {
+    ($ty:ty, $name:literal, required = $required:literal, $schema:expr) => {
         impl Type for $ty {
-            const IS_REQUIRED: bool = true;
+            const IS_REQUIRED: bool = $required;
             type RawValueType = Self;
             type RawElementValueType = Self;
 
@@ -71,7 +73,7 @@ macro_rules! string_value {
             }
 
             fn schema_ref() -> MetaSchemaRef {
-                string_schema($shape)
+                $schema
             }
 
             fn as_raw_value(&self) -> Option<&Self::RawValueType> {
@@ -84,6 +86,14 @@ macro_rules! string_value {
                 Box::new(self.as_raw_value().into_iter())
             }
         }
+    };
+}
+pub(super) use value_type;
+
+/// Implements the poem-openapi traits for a string value type.
+macro_rules! string_value {
+    ($ty:ty, $name:literal, $shape:expr, to_json = $to_json:expr) => {
+        value_type!($ty, $name, required = true, string_schema($shape));
 
         impl ParseFromJSON for $ty {
             fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {

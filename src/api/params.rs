@@ -13,6 +13,12 @@ use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 
 use crate::domain::catalog::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
+use super::fields::value_type;
+
+fn inline(schema: MetaSchema) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(schema))
+}
+
 /// The one value of a parameter, or `None` when it is absent.
 fn single<T: Type, A: AsRef<str>>(
     values: impl IntoIterator<Item = A>,
@@ -35,48 +41,19 @@ fn canonical_positive(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// Implements [`Type`] for a parameter type from its schema and name.
-macro_rules! parameter_type {
-    ($ty:ty, $name:literal, required = $required:literal, $schema:expr) => {
-        impl Type for $ty {
-            const IS_REQUIRED: bool = $required;
-            type RawValueType = Self;
-            type RawElementValueType = Self;
-
-            fn name() -> Cow<'static, str> {
-                $name.into()
-            }
-
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new($schema))
-            }
-
-            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-                Some(self)
-            }
-
-            fn raw_element_iter<'a>(
-                &'a self,
-            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-                Box::new(self.as_raw_value().into_iter())
-            }
-        }
-    };
-}
-
 /// A product id in a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProductId(pub i64);
 
-parameter_type!(
+value_type!(
     ProductId,
     "ProductId",
     required = true,
-    MetaSchema {
+    inline(MetaSchema {
         format: Some("int64"),
         minimum: Some(1.0),
         ..MetaSchema::new("integer")
-    }
+    })
 );
 
 impl ParseFromParameter for ProductId {
@@ -97,17 +74,17 @@ impl ParseFromParameter for ProductId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(pub u32);
 
-parameter_type!(
+value_type!(
     PageSize,
     "PageSize",
     required = false,
-    MetaSchema {
+    inline(MetaSchema {
         format: Some("int32"),
         minimum: Some(1.0),
         maximum: Some(f64::from(MAX_PAGE_SIZE)),
         default: Some(DEFAULT_PAGE_SIZE.into()),
         ..MetaSchema::new("integer")
-    }
+    })
 );
 
 impl ParseFromParameter for PageSize {
@@ -140,14 +117,14 @@ pub struct PageCursor(pub Option<String>);
 /// No cursor the service hands out comes near this length.
 const MAX_CURSOR_CHARS: usize = 200;
 
-parameter_type!(
+value_type!(
     PageCursor,
     "PageCursor",
     required = false,
-    MetaSchema {
+    inline(MetaSchema {
         max_length: Some(MAX_CURSOR_CHARS),
         ..MetaSchema::new("string")
-    }
+    })
 );
 
 impl ParseFromParameter for PageCursor {
