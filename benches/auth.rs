@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use catalog::Application;
-use catalog::config::{Config, DatabaseConfig};
+use catalog::config::Config;
 use catalog::domain::passwords::Passwords;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -29,29 +29,21 @@ use server::{admin_sql, create_database, server_url};
 
 const PASSWORD: &str = "benchmark password";
 
+/// The binary's configuration for a throwaway database, read through
+/// the same loader from these variables; everything else is default.
 fn config(database: &str) -> Config {
-    Config {
-        database: DatabaseConfig {
-            url: SecretString::from(format!("{}/{database}", server_url())),
-            pool_size: 16,
-            acquire_timeout: Duration::from_secs(30),
-            startup_timeout: Duration::from_secs(10),
-        },
-        jwt_secret: SecretString::from(uuid::Uuid::new_v4().to_string() + "-benchmark-secret"),
-        jwt_previous_secrets: Vec::new(),
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        access_token_ttl: Duration::from_secs(900),
-        refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
-        refresh_token_idle_ttl: Duration::from_secs(24 * 3600),
-        session_purge_interval: Duration::from_secs(3600),
+    let url = format!("{}/{database}", server_url());
+    let secret = uuid::Uuid::new_v4().to_string() + "-benchmark-secret";
+    Config::from_vars([
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET_KEY", secret.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("DATABASE_POOL_SIZE", "16"),
+        ("DATABASE_ACQUIRE_TIMEOUT_SECS", "30"),
         // The enumeration run makes hundreds of failed logins on purpose.
-        login_max_failures: u32::MAX,
-        login_failure_window: Duration::from_secs(900),
-        cors_allowed_origins: Vec::new(),
-        admin: None,
-        shutdown_grace: Duration::from_secs(5),
-        http: catalog::config::HttpConfig::default(),
-    }
+        ("LOGIN_MAX_FAILURES", "4294967295"),
+    ])
+    .expect("a valid benchmark configuration")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

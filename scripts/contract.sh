@@ -123,25 +123,7 @@ CHROMIUM=$chromium node "$CONTRACT/browser/swagger-ui.mjs" "$base"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -x "$nginx_bin" ]; then
     nginx_port=$(free_port)
-    mkdir -p "$work/nginx/conf.d" "$work/nginx/tmp"
-    cp -r docker/nginx/snippets "$work/nginx/snippets"
-    sed -e "s/\${CATALOG_UPSTREAM}/127.0.0.1:$port/" -e "s/\${NGINX_PORT}/127.0.0.1:$nginx_port/" \
-        docker/nginx/templates/default.conf.template > "$work/nginx/conf.d/default.conf"
-    cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/tmp/body;
-    proxy_temp_path $work/nginx/tmp/proxy;
-    fastcgi_temp_path $work/nginx/tmp/fastcgi;
-    uwsgi_temp_path $work/nginx/tmp/uwsgi;
-    scgi_temp_path $work/nginx/tmp/scgi;
-    include conf.d/*.conf;
-}
-NGINX
+    scripts/nginx-local.sh "$work/nginx" "127.0.0.1:$port" "127.0.0.1:$nginx_port"
     "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
     nginx_pid=$!
     wait_for "http://127.0.0.1:$nginx_port/healthz"

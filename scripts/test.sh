@@ -84,8 +84,11 @@ shellcheck scripts/*.sh .ci/run
 stage "cargo fmt --check"
 cargo fmt --check
 
-stage "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+# `external-tools` adds the test targets that run nginx and the
+# deployment tools (tests/proxy, tests/deploy); plain `cargo test` leaves
+# them out, so it needs only Rust and the database.
+stage "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
 
 stage "tests (unit, HTTP, connections, query plans, nginx, spec snapshot, deployment)"
 # The tests run in a session of their own, so that anything they start
@@ -94,9 +97,9 @@ stage "tests (unit, HTTP, connections, query plans, nginx, spec snapshot, deploy
 session_file=$(mktemp)
 tests_status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    runner=(cargo nextest run --no-fail-fast)
+    runner=(cargo nextest run --all-features --no-fail-fast)
 else
-    runner=(cargo test --no-fail-fast)
+    runner=(cargo test --all-features --no-fail-fast)
 fi
 # shellcheck disable=SC2016 # $$ belongs to the inner shell
 setsid --wait bash -c 'echo $$ >"$0"; exec "$@"' "$session_file" "${runner[@]}" || tests_status=$?

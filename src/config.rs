@@ -3,6 +3,7 @@
 //! none has a built-in default: a missing or weak one stops start-up with
 //! one line naming the variable.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -138,6 +139,23 @@ impl ProcessEnv {
     }
 }
 
+impl Config {
+    /// Reads the configuration from `vars` alone, exactly as the binary
+    /// reads its environment: the same defaults and the same checks. For
+    /// tests and benchmarks.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect();
+        Env(|key: &str| vars.get(key).cloned()).config()
+    }
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn get(&self, key: &str) -> Option<String> {
         (self.0)(key).filter(|value| !value.trim().is_empty())
@@ -158,12 +176,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A duration in seconds, fractions allowed (`30`, `0.25`), above zero.
     fn seconds(&self, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        let secs: u64 = self.parsed(key, default, "a whole number of seconds")?;
-        if secs == 0 {
-            return Err(ConfigError::new(key, "must be at least 1 second"));
+        let secs: f64 =
+            self.parsed(key, default as f64, "a number of seconds such as 30 or 0.5")?;
+        match Duration::try_from_secs_f64(secs) {
+            Ok(duration) if duration >= Duration::from_millis(1) => Ok(duration),
+            _ => Err(ConfigError::new(
+                key,
+                format!("must be at least 0.001 seconds (got {secs})"),
+            )),
         }
-        Ok(Duration::from_secs(secs))
     }
 
     fn http(&self) -> Result<HttpConfig, ConfigError> {
@@ -323,16 +346,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env(move |key: &str| map.get(key).cloned())
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(pairs.iter().copied())
     }
 
     const URL: (&str, &str) = ("DATABASE_URL", "mysql://root@127.0.0.1:3306/catalog");
@@ -340,7 +357,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_only_the_required_variables_are_set() {
-        let config = env(&[URL, SECRET]).config().unwrap();
+        let config = load(&[URL, SECRET]).unwrap();
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.refresh_token_ttl, Duration::from_secs(1_209_600));
         assert_eq!(config.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
@@ -355,13 +372,9 @@ mod tests {
     #[test]
     fn previous_keys_are_listed_and_must_be_long_enough() {
         let two = "0123456789abcdef0123456789abcdef-old1, 0123456789abcdef0123456789abcdef-old2";
-        let config = env(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", two)])
-            .config()
-            .unwrap();
+        let config = load(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", two)]).unwrap();
         assert_eq!(config.jwt_previous_secrets.len(), 2);
-        let err = env(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", "tiny-key")])
-            .config()
-            .unwrap_err();
+        let err = load(&[URL, SECRET, ("JWT_PREVIOUS_SECRET_KEYS", "tiny-key")]).unwrap_err();
         assert_eq!(err.variable, "JWT_PREVIOUS_SECRET_KEYS");
         assert!(
             !err.to_string().contains("tiny-key"),
@@ -371,11 +384,9 @@ mod tests {
 
     #[test]
     fn a_missing_or_short_secret_names_the_variable() {
-        let err = env(&[URL]).config().unwrap_err();
+        let err = load(&[URL]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET_KEY");
-        let err = env(&[URL, ("JWT_SECRET_KEY", "short")])
-            .config()
-            .unwrap_err();
+        let err = load(&[URL, ("JWT_SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET_KEY");
         assert!(
             err.to_string()
@@ -390,32 +401,37 @@ mod tests {
             "mysql://user:hunter2@[bad/db",
             "not a url",
         ] {
-            let err = env(&[("DATABASE_URL", url), SECRET]).config().unwrap_err();
+            let err = load(&[("DATABASE_URL", url), SECRET]).unwrap_err();
             assert_eq!(err.variable, "DATABASE_URL", "{url}");
             assert!(!err.to_string().contains("hunter2"));
         }
-        assert_eq!(
-            env(&[SECRET]).config().unwrap_err().variable,
-            "DATABASE_URL"
-        );
+        assert_eq!(load(&[SECRET]).unwrap_err().variable, "DATABASE_URL");
     }
 
     #[test]
     fn an_admin_comes_with_a_password() {
-        let config = env(&[URL, SECRET, ("ADMIN_PASSWORD", "a-long-enough-password")])
-            .config()
-            .unwrap();
+        let config = load(&[URL, SECRET, ("ADMIN_PASSWORD", "a-long-enough-password")]).unwrap();
         let admin = config.admin.unwrap();
         assert_eq!(
             (admin.username.as_str(), admin.email.as_str()),
             ("admin", "admin@localhost")
         );
-        assert!(env(&[URL, SECRET]).config().unwrap().admin.is_none());
+        assert!(load(&[URL, SECRET]).unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn durations_take_fractions_of_a_second_but_not_zero_or_nonsense() {
+        let config = load(&[URL, SECRET, ("KEEP_ALIVE_TIMEOUT_SECS", "0.25")]).unwrap();
+        assert_eq!(config.http.keep_alive_timeout, Duration::from_millis(250));
+        for bad in ["0", "0.0001", "-1", "ten", "NaN", "inf"] {
+            let err = load(&[URL, SECRET, ("KEEP_ALIVE_TIMEOUT_SECS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "KEEP_ALIVE_TIMEOUT_SECS", "{bad}");
+        }
     }
 
     #[test]
     fn origins_are_split_and_trimmed() {
-        let config = env(&[
+        let config = load(&[
             URL,
             SECRET,
             (
@@ -423,7 +439,6 @@ mod tests {
                 " https://a.example , https://b.example,",
             ),
         ])
-        .config()
         .unwrap();
         assert_eq!(
             config.cors_allowed_origins,

@@ -22,13 +22,14 @@ use poem::endpoint::BoxEndpoint;
 use tokio::net::TcpListener;
 
 use config::{AdminConfig, Config, HttpConfig};
-use domain::Services;
 use domain::accounts::{AdminAccount, AdminOutcome};
+use domain::clock::Clock;
 use domain::passwords::Passwords;
 use domain::sessions::SessionPolicy;
 use domain::throttle::ThrottlePolicy;
 use domain::tokens::Tokens;
 use domain::values::{Email, NewPassword, Username};
+use domain::{Policies, Services};
 use secrecy::ExposeSecret;
 
 /// Why the service could not start.
@@ -63,21 +64,29 @@ impl Application {
     /// Waits for the database, applies migrations, ensures the admin
     /// account and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Application::build`], reading the time from `clock` (tests move
+    /// a manual one).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         // Refused before anything else, like every other bad setting.
         let admin = config.admin.as_ref().map(admin_account).transpose()?;
         let pool = connect_and_migrate(&config.database).await?;
         let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
-        let sessions = SessionPolicy {
-            access_ttl: config.access_token_ttl,
-            refresh_absolute_ttl: config.refresh_token_ttl,
-            refresh_idle_ttl: config.refresh_token_idle_ttl,
-        };
-        let throttle = ThrottlePolicy {
-            max_failures: config.login_max_failures,
-            window: config.login_failure_window,
+        let policies = Policies {
+            sessions: SessionPolicy {
+                access_ttl: config.access_token_ttl,
+                refresh_absolute_ttl: config.refresh_token_ttl,
+                refresh_idle_ttl: config.refresh_token_idle_ttl,
+            },
+            throttle: ThrottlePolicy {
+                max_failures: config.login_max_failures,
+                window: config.login_failure_window,
+            },
         };
         let passwords = Passwords::new()?;
-        let services = Services::new(pool, tokens, passwords, sessions, throttle);
+        let services = Services::new(pool, tokens, passwords, policies, clock);
         ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {
@@ -216,13 +225,12 @@ async fn ensure_admin(
     Ok(())
 }
 
-/// Deletes expired refresh tokens and login counters every `interval`.
-/// Every replica runs this; the deletes are idempotent.
+/// Deletes expired refresh tokens and login counters every `interval` of
+/// the services' clock. Every replica runs this; the deletes are
+/// idempotent.
 async fn purge_periodically(services: Services, interval: std::time::Duration) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        services.clock.sleep(interval).await;
         match services.accounts.purge_expired().await {
             Ok((tokens, counters)) => {
                 tracing::debug!(tokens, counters, "purged expired sessions");

@@ -3,7 +3,6 @@
 //! `domain::Services` and back; the spec and Swagger UI are generated from
 //! these operations.
 
-mod allow;
 pub mod auth;
 pub mod body;
 mod fields;
@@ -12,6 +11,7 @@ mod json;
 mod params;
 pub mod problem;
 pub mod products;
+mod routes;
 pub mod security;
 
 use std::sync::Arc;
@@ -70,7 +70,7 @@ pub fn app(
     let api = service();
     let spec: serde_json::Value =
         serde_json::from_str(&api.spec()).expect("the generated spec is JSON");
-    let allowed = Arc::new(allow::AllowedMethods::from_spec(&spec));
+    let known = Arc::new(routes::Routes::from_spec(&spec));
     let routes = Route::new()
         .nest("/api/docs", api.swagger_ui())
         .at("/api/openapi.json", api.spec_endpoint())
@@ -85,10 +85,16 @@ pub fn app(
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .data(services)
-        .catch_all_error(problem::from_poem_error)
+        .catch_all_error({
+            let known = known.clone();
+            move |err| {
+                let known = known.clone();
+                async move { problem::from_poem_error(err, &known) }
+            }
+        })
         .around(move |next, req| {
-            let allowed = allowed.clone();
-            async move { allowed.add_to_405(next.as_ref(), req).await }
+            let known = known.clone();
+            async move { known.add_to_405(next.as_ref(), req).await }
         })
         .around(telemetry::serve_with_request_id)
 }

@@ -9,7 +9,8 @@
 //! and reach the client as an opaque 500.
 
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::{IntoResponse, Response};
+
+use poem::{IntoResponse, PathPattern, Response};
 use poem_openapi::Object;
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
@@ -18,7 +19,8 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
 
-use crate::domain::{self, error::Taken};
+use super::routes::Routes;
+use crate::domain;
 use crate::telemetry::{current_request_id, error_chain};
 
 /// Problem type URIs. They identify the kind of failure; clients may
@@ -132,11 +134,8 @@ impl From<domain::Error> for Problem {
         let detail = err.to_string();
         match err {
             E::Invalid { field, reason } => Self::invalid(field, format!("`{field}` {reason}")),
-            E::Taken(taken) => {
-                Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail).with_field(match taken {
-                    Taken::Username => "username",
-                    Taken::Email => "email",
-                })
+            E::Taken { field } => {
+                Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail).with_field(field)
             }
             E::BadCredentials | E::Unauthenticated(_) => Self::unauthenticated(detail),
             E::Throttled { retry_after_secs } => {
@@ -253,14 +252,14 @@ macro_rules! problems {
 pub(crate) use problems;
 
 /// The `catch_all_error` handler: every error that reaches the top of the
-/// route tree leaves as problem+json.
-pub async fn from_poem_error(err: poem::Error) -> Response {
+/// route tree leaves as problem+json. `routes` names path parameters.
+pub fn from_poem_error(err: poem::Error, routes: &Routes) -> Response {
     // An operation's documented error (a `problems!` variant) arrives as
     // an error wrapping a finished problem+json response: pass it on.
     if err.is_from_response() {
         return err.into_response();
     }
-    problem_for(err).into_response()
+    problem_for(err, routes).into_response()
 }
 
 /// A parameter type's own explanation, without the `failed to parse
@@ -272,7 +271,7 @@ fn reason(message: &str) -> &str {
         .map_or(message, |(_, reason)| reason)
 }
 
-fn problem_for(err: poem::Error) -> Problem {
+fn problem_for(err: poem::Error, routes: &Routes) -> Problem {
     if let Some(problem) = err.downcast_ref::<Problem>() {
         return problem.clone();
     }
@@ -281,13 +280,11 @@ fn problem_for(err: poem::Error) -> Problem {
     }
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
         // poem-openapi names path parameters by position (`param0`, …)
-        // rather than as the spec does. Every path in this API has one
-        // parameter, `{id}`.
-        let name = if e.name.starts_with("param") {
-            "id"
-        } else {
-            e.name
-        };
+        // rather than as the spec does; the matched route says which.
+        let name = err
+            .data::<PathPattern>()
+            .and_then(|pattern| routes.parameter_name(&pattern.0, e.name))
+            .unwrap_or(e.name);
         return Problem::invalid(name, format!("`{name}` {}", reason(&e.reason)));
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {

@@ -147,13 +147,6 @@ pub async fn migrate(pool: &Pool) -> Result<usize> {
     applied
 }
 
-/// The current time at the precision the `DATETIME(6)` columns keep, so a
-/// value reads back exactly as it was written.
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
-}
-
 /// Interprets a unique-key violation. MySQL reports only a message such as
 /// `Duplicate entry 'x' for key 'users_email_key'`, so the key is found by
 /// name in it.

@@ -1,5 +1,6 @@
 //! Queries on `users`.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -51,9 +52,9 @@ pub async fn find_by_login_key(conn: &mut Conn, key: LoginKey<'_>) -> Result<Opt
 }
 
 #[tracing::instrument(level = "debug", skip(conn))]
-pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
+pub async fn set_role(conn: &mut Conn, id: i64, role: &str, now: NaiveDateTime) -> Result<()> {
     diesel::update(users::table.find(id))
-        .set((users::role.eq(role), users::updated_at.eq(super::now())))
+        .set((users::role.eq(role), users::updated_at.eq(now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -62,12 +63,17 @@ pub async fn set_role(conn: &mut Conn, id: i64, role: &str) -> Result<()> {
 /// Stores a new password hash and moves the token version on, so tokens
 /// issued before stop working.
 #[tracing::instrument(level = "debug", skip_all, fields(id))]
-pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Result<()> {
+pub async fn set_password(
+    conn: &mut Conn,
+    id: i64,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
     diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(password_hash),
             users::token_version.eq(users::token_version + 1),
-            users::updated_at.eq(super::now()),
+            users::updated_at.eq(now),
         ))
         .execute(conn)
         .await?;

@@ -7,6 +7,7 @@ use diesel_async::AsyncConnection;
 use crate::db::users::LoginKey;
 use crate::db::{self, Pool, models::NewUserRow, models::UserRow};
 
+use super::clock::Clock;
 use super::error::{Error, Result};
 use super::passwords::Passwords;
 use super::sessions::{Sessions, TokenPair};
@@ -91,6 +92,7 @@ pub struct Accounts {
     sessions: Sessions,
     passwords: Passwords,
     throttle: LoginThrottle,
+    clock: Clock,
 }
 
 impl Accounts {
@@ -99,12 +101,14 @@ impl Accounts {
         sessions: Sessions,
         passwords: Passwords,
         throttle: LoginThrottle,
+        clock: Clock,
     ) -> Self {
         Self {
             pool,
             sessions,
             passwords,
             throttle,
+            clock,
         }
     }
 
@@ -194,8 +198,9 @@ impl Accounts {
         let new_hash = self.passwords.hash(new.into_secret()).await?;
         let mut conn = db::conn(&self.pool).await?;
         conn.transaction::<_, Error, _>(async |conn| {
-            db::users::set_password(conn, user_id, &new_hash).await?;
-            db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
+            let now = self.clock.now();
+            db::users::set_password(conn, user_id, &new_hash, now).await?;
+            db::refresh_tokens::revoke_user(conn, user_id, now).await?;
             Ok(())
         })
         .await?;
@@ -244,7 +249,7 @@ impl Accounts {
             return match self.create(account, Role::Admin).await {
                 Ok(_) => Ok(AdminOutcome::Created),
                 // Another replica created it first.
-                Err(Error::Taken(_)) => Ok(AdminOutcome::AlreadyAdmin),
+                Err(Error::Taken { .. }) => Ok(AdminOutcome::AlreadyAdmin),
                 Err(err) => Err(err),
             };
         };
@@ -252,13 +257,13 @@ impl Accounts {
             return Ok(AdminOutcome::AlreadyAdmin);
         }
         let mut conn = db::conn(&self.pool).await?;
-        db::users::set_role(&mut conn, row.id, Role::Admin.as_str()).await?;
+        db::users::set_role(&mut conn, row.id, Role::Admin.as_str(), self.clock.now()).await?;
         Ok(AdminOutcome::Promoted)
     }
 
     async fn create(&self, account: NewAccount, role: Role) -> Result<User> {
         let password_hash = self.passwords.hash(account.password.into_secret()).await?;
-        let now = db::now();
+        let now = self.clock.now();
         let (username, email) = (account.username.as_str(), account.email.as_str());
         let row = NewUserRow {
             username,

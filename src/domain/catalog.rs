@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::db::{self, Pool, models::NewProductRow, products::ProductWithOwner};
 
 use super::accounts::Role;
+use super::clock::Clock;
 use super::cursor;
 use super::error::{Error, Result};
 use super::price::Price;
@@ -73,11 +74,12 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Catalog {
     pool: Pool,
+    clock: Clock,
 }
 
 impl Catalog {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, clock: Clock) -> Self {
+        Self { pool, clock }
     }
 
     /// A page of all products (or of one owner's), newest first.
@@ -123,7 +125,7 @@ impl Catalog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(owner_id))]
     pub async fn create(&self, owner_id: i64, product: NewProduct) -> Result<Product> {
-        let now = db::now();
+        let now = self.clock.now();
         let row = NewProductRow {
             owner_id,
             name: product.name.as_str(),

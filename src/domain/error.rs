@@ -5,20 +5,15 @@ use crate::db;
 
 use super::tokens::TokenError;
 
-/// Which unique value a new account collided with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Taken {
-    Username,
-    Email,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Input that breaks a rule; `field` is the request field at fault.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("that {} is already taken", match .0 { Taken::Username => "username", Taken::Email => "email" })]
-    Taken(Taken),
+    /// A value that must be unique is in use; `field` is the request
+    /// field that holds it.
+    #[error("that {field} is already taken")]
+    Taken { field: &'static str },
     /// Unknown user or wrong password; deliberately indistinguishable.
     #[error("invalid username or password")]
     BadCredentials,
@@ -54,8 +49,12 @@ impl Error {
 impl From<db::Error> for Error {
     fn from(err: db::Error) -> Self {
         match err {
-            db::Error::Duplicate(db::UniqueKey::Username) => Self::Taken(Taken::Username),
-            db::Error::Duplicate(db::UniqueKey::Email) => Self::Taken(Taken::Email),
+            db::Error::Duplicate(key) => Self::Taken {
+                field: match key {
+                    db::UniqueKey::Username => "username",
+                    db::UniqueKey::Email => "email",
+                },
+            },
             db::Error::Unavailable(source) => Self::Unavailable(Some(source)),
             other => Self::internal(other),
         }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod clock;
 pub mod cursor;
 pub mod error;
 pub mod passwords;
@@ -23,6 +24,13 @@ pub struct Services {
     pub accounts: accounts::Accounts,
     pub catalog: catalog::Catalog,
     pub pool: crate::db::Pool,
+    pub clock: clock::Clock,
+}
+
+/// The rules' settings, as configuration gives them.
+pub struct Policies {
+    pub sessions: sessions::SessionPolicy,
+    pub throttle: throttle::ThrottlePolicy,
 }
 
 impl Services {
@@ -30,15 +38,27 @@ impl Services {
         pool: crate::db::Pool,
         tokens: tokens::Tokens,
         passwords: passwords::Passwords,
-        sessions: sessions::SessionPolicy,
-        throttle: throttle::ThrottlePolicy,
+        policies: Policies,
+        clock: clock::Clock,
     ) -> Self {
-        let sessions = sessions::Sessions::new(pool.clone(), Arc::new(tokens), sessions);
-        let throttle = throttle::LoginThrottle::new(throttle);
+        let sessions = sessions::Sessions::new(
+            pool.clone(),
+            Arc::new(tokens),
+            policies.sessions,
+            clock.clone(),
+        );
+        let throttle = throttle::LoginThrottle::new(policies.throttle, clock.clone());
         Self {
-            accounts: accounts::Accounts::new(pool.clone(), sessions, passwords, throttle),
-            catalog: catalog::Catalog::new(pool.clone()),
+            accounts: accounts::Accounts::new(
+                pool.clone(),
+                sessions,
+                passwords,
+                throttle,
+                clock.clone(),
+            ),
+            catalog: catalog::Catalog::new(pool.clone(), clock.clone()),
             pool,
+            clock,
         }
     }
 }

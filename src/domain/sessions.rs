@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{self, Conn, Pool, models::NewRefreshTokenRow};
 
+use super::clock::{Clock, after};
 use super::error::{Error, Result};
-use super::tokens::{TokenError, TokenKind, Tokens};
+use super::tokens::{Claims, TokenError, TokenKind, Tokens};
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,7 @@ pub struct Sessions {
     pool: Pool,
     tokens: Arc<Tokens>,
     policy: SessionPolicy,
+    clock: Clock,
 }
 
 /// Refresh tokens are looked up by a hash of their id, so the table holds
@@ -56,25 +58,28 @@ fn token_hash(jti: &str) -> [u8; 32] {
     Sha256::digest(jti.as_bytes()).into()
 }
 
-fn plus(at: NaiveDateTime, ttl: Duration) -> NaiveDateTime {
-    at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
-}
-
 impl Sessions {
-    pub fn new(pool: Pool, tokens: Arc<Tokens>, policy: SessionPolicy) -> Self {
+    pub fn new(pool: Pool, tokens: Arc<Tokens>, policy: SessionPolicy, clock: Clock) -> Self {
         Self {
             pool,
             tokens,
             policy,
+            clock,
         }
+    }
+
+    /// Checks a token against the clock's time.
+    fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims> {
+        let now = self.clock.now_utc().timestamp();
+        Ok(self.tokens.verify(token, kind, now)?)
     }
 
     /// Starts a new family for a user who just proved who they are.
     #[tracing::instrument(level = "debug", skip(self, conn))]
     pub async fn start(&self, conn: &mut Conn, user_id: i64, version: i32) -> Result<TokenPair> {
         let family = uuid::Uuid::new_v4();
-        let now = db::now();
-        let expires_at = plus(now, self.policy.refresh_absolute_ttl);
+        let now = self.clock.now();
+        let expires_at = after(now, self.policy.refresh_absolute_ttl);
         self.issue(conn, user_id, version, family.as_bytes(), expires_at, now)
             .await
     }
@@ -89,13 +94,15 @@ impl Sessions {
         expires_at: NaiveDateTime,
         now: NaiveDateTime,
     ) -> Result<TokenPair> {
-        let idle_expires_at = plus(now, self.policy.refresh_idle_ttl).min(expires_at);
+        let idle_expires_at = after(now, self.policy.refresh_idle_ttl).min(expires_at);
+        let iat = now.and_utc().timestamp();
         let refresh = self
             .tokens
             .issue(
                 user_id,
                 TokenKind::Refresh,
                 version,
+                iat,
                 idle_expires_at.and_utc().timestamp(),
             )
             .map_err(Error::internal)?;
@@ -108,10 +115,10 @@ impl Sessions {
             idle_expires_at,
         };
         db::refresh_tokens::insert(conn, &row).await?;
-        let access_exp = plus(now, self.policy.access_ttl).and_utc().timestamp();
+        let access_exp = after(now, self.policy.access_ttl).and_utc().timestamp();
         let access = self
             .tokens
-            .issue(user_id, TokenKind::Access, version, access_exp)
+            .issue(user_id, TokenKind::Access, version, iat, access_exp)
             .map_err(Error::internal)?;
         Ok(TokenPair {
             access_token: access.token,
@@ -123,10 +130,10 @@ impl Sessions {
     /// Consumes a refresh token and returns the next pair of its family.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rotate(&self, refresh_token: &str) -> Result<TokenPair> {
-        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        let claims = self.verify(refresh_token, TokenKind::Refresh)?;
         let user_id = claims.user_id()?;
         let hash = token_hash(&claims.jti);
-        let now = db::now();
+        let now = self.clock.now();
         let mut conn = db::conn(&self.pool).await?;
         let rotated = conn
             .transaction::<_, Error, _>(async |conn| {
@@ -150,19 +157,27 @@ impl Sessions {
             .await?;
         match rotated {
             Some(pair) => Ok(pair),
-            None => Err(self.refusal(&mut conn, &hash, now).await?.into()),
+            None => Err(self
+                .refusal(&mut conn, &hash, claims.exp, now)
+                .await?
+                .into()),
         }
     }
 
     /// Says why a refresh token could not be consumed, revoking its family
-    /// if it was presented a second time.
+    /// if it was presented a second time. `exp` is the token's own expiry:
+    /// its row may already be purged.
     async fn refusal(
         &self,
         conn: &mut Conn,
         hash: &[u8],
+        exp: i64,
         now: NaiveDateTime,
     ) -> Result<TokenError> {
         let Some(row) = db::refresh_tokens::find(conn, hash).await? else {
+            if exp <= now.and_utc().timestamp() {
+                return Ok(TokenError::Expired);
+            }
             return Ok(TokenError::Revoked);
         };
         if row.revoked_at.is_some() {
@@ -186,12 +201,12 @@ impl Sessions {
     /// Ends the session a refresh token belongs to.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end(&self, refresh_token: &str) -> Result<()> {
-        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        let claims = self.verify(refresh_token, TokenKind::Refresh)?;
         let mut conn = db::conn(&self.pool).await?;
         let row = db::refresh_tokens::find(&mut conn, &token_hash(&claims.jti))
             .await?
             .ok_or(TokenError::Revoked)?;
-        db::refresh_tokens::revoke_family(&mut conn, &row.family_id, db::now()).await?;
+        db::refresh_tokens::revoke_family(&mut conn, &row.family_id, self.clock.now()).await?;
         Ok(())
     }
 
@@ -200,13 +215,13 @@ impl Sessions {
     #[tracing::instrument(level = "debug", skip(self, conn))]
     pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
         db::users::bump_token_version(conn, user_id).await?;
-        db::refresh_tokens::revoke_user(conn, user_id, db::now()).await?;
+        db::refresh_tokens::revoke_user(conn, user_id, self.clock.now()).await?;
         Ok(())
     }
 
     /// The user an access token speaks for, if it is still current.
     pub async fn authenticate(&self, access_token: &str) -> Result<i64> {
-        let claims = self.tokens.verify(access_token, TokenKind::Access)?;
+        let claims = self.verify(access_token, TokenKind::Access)?;
         let user_id = claims.user_id()?;
         let mut conn = db::conn(&self.pool).await?;
         match db::users::token_version(&mut conn, user_id).await? {
@@ -221,7 +236,7 @@ impl Sessions {
     pub async fn purge(&self) -> Result<usize> {
         const BATCH: i64 = 1000;
         let mut conn = db::conn(&self.pool).await?;
-        let now = db::now();
+        let now = self.clock.now();
         let mut total = 0;
         loop {
             let deleted = db::refresh_tokens::purge(&mut conn, now, BATCH).await?;

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{self, Conn};
 
+use super::clock::{Clock, after, before};
 use super::error::{Error, Result};
 use super::values::fold_case;
 
@@ -43,15 +44,12 @@ impl ThrottleKey {
 #[derive(Clone)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
+    clock: Clock,
 }
 
 impl LoginThrottle {
-    pub fn new(policy: ThrottlePolicy) -> Self {
-        Self { policy }
-    }
-
-    fn window(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.policy.window).unwrap_or(chrono::Duration::MAX)
+    pub fn new(policy: ThrottlePolicy, clock: Clock) -> Self {
+        Self { policy, clock }
     }
 
     /// Counts one password check for `key` before it runs, or refuses it
@@ -62,14 +60,15 @@ impl LoginThrottle {
     /// it succeeds.
     pub async fn reserve(&self, conn: &mut Conn, key: &ThrottleKey) -> Result<()> {
         let max = i32::try_from(self.policy.max_failures).unwrap_or(i32::MAX - 1);
-        let now = db::now();
+        let now = self.clock.now();
+        let window = self.policy.window;
         let (checks, started) =
-            db::login_failures::count_check(conn, &key.0, now, now - self.window(), max + 1)
+            db::login_failures::count_check(conn, &key.0, now, before(now, window), max + 1)
                 .await?;
         if checks <= max {
             return Ok(());
         }
-        let wait = (started + self.window() - now).num_milliseconds();
+        let wait = (after(started, window) - now).num_milliseconds();
         let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
         Err(Error::Throttled { retry_after_secs })
     }
@@ -82,7 +81,8 @@ impl LoginThrottle {
 
     /// Deletes counters whose window has passed.
     pub async fn purge(&self, conn: &mut Conn) -> Result<usize> {
-        Ok(db::login_failures::purge(conn, db::now() - self.window()).await?)
+        let expired = before(self.clock.now(), self.policy.window);
+        Ok(db::login_failures::purge(conn, expired).await?)
     }
 }
 

@@ -3,7 +3,9 @@
 //! Both kinds are HS256 JWTs. A `typ` claim tells them apart, so neither
 //! can stand in for the other. Validation pins the algorithm, issuer and
 //! audience, requires every claim we issue, checks `nbf` when present and
-//! allows 30 s of clock skew.
+//! allows 30 s of clock skew. The time comes from the caller (the
+//! service's clock), not from the JWT library's own reading of the
+//! system time.
 //!
 //! Keys rotate through a keyring: the current key signs and verifies,
 //! previous keys only verify. Each token names its key in the header's
@@ -15,7 +17,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub const ISSUER: &str = "catalog";
 pub const AUDIENCE: &str = "catalog-api";
-const LEEWAY_SECS: u64 = 30;
+const LEEWAY_SECS: i64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,6 +46,9 @@ pub struct Claims {
     pub jti: String,
     pub typ: TokenKind,
     pub ver: i32,
+    /// Not before (Unix seconds). Never issued here, but honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl Claims {
@@ -104,8 +108,9 @@ impl Tokens {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
+        // Checked in `verify` against the caller's time instead.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let verifying = std::iter::once(current)
             .chain(previous)
             .map(|secret| {
@@ -121,24 +126,26 @@ impl Tokens {
         }
     }
 
-    /// Signs a token of `kind` for `user_id` that expires at `exp` (Unix
-    /// seconds).
+    /// Signs a token of `kind` for `user_id`, issued at `iat` and expiring
+    /// at `exp` (both Unix seconds).
     pub fn issue(
         &self,
         user_id: i64,
         kind: TokenKind,
         version: i32,
+        iat: i64,
         exp: i64,
     ) -> Result<Issued, jsonwebtoken::errors::Error> {
         let claims = Claims {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             sub: user_id.to_string(),
-            iat: Utc::now().timestamp(),
+            iat,
             exp,
             jti: uuid::Uuid::new_v4().to_string(),
             typ: kind,
             ver: version,
+            nbf: None,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing_kid.clone());
@@ -149,8 +156,9 @@ impl Tokens {
         })
     }
 
-    /// Checks a token's key, signature, claims and kind.
-    pub fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, TokenError> {
+    /// Checks a token's key, signature, claims and kind, and that it is
+    /// valid at `now` (Unix seconds).
+    pub fn verify(&self, token: &str, expected: TokenKind, now: i64) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let key = header
             .kid
@@ -169,6 +177,15 @@ impl Tokens {
                 },
             )?;
         let claims = data.claims;
+        if claims.exp.saturating_add(LEEWAY_SECS) < now {
+            return Err(TokenError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf.saturating_sub(LEEWAY_SECS) > now)
+        {
+            return Err(TokenError::Invalid);
+        }
         match (expected, claims.typ) {
             (TokenKind::Access, TokenKind::Refresh) => Err(TokenError::RefreshInsteadOfAccess),
             (TokenKind::Refresh, TokenKind::Access) => Err(TokenError::AccessInsteadOfRefresh),
@@ -188,16 +205,21 @@ mod tests {
     const CURRENT: &str = "0123456789abcdef0123456789abcdef";
     const OLD: &str = "an-older-secret-an-older-secret-!";
 
+    /// The time the tests issue and verify at (Unix seconds).
+    const NOW: i64 = 1_800_000_000;
+
     fn in_ten_minutes() -> i64 {
-        Utc::now().timestamp() + 600
+        NOW + 600
     }
 
     #[test]
     fn issued_claims_carry_kind_subject_version_and_expiry() {
         let tokens = Tokens::new(&secret(CURRENT), &[]);
         let exp = in_ten_minutes();
-        let issued = tokens.issue(7, TokenKind::Access, 3, exp).unwrap();
-        let claims = tokens.verify(&issued.token, TokenKind::Access).unwrap();
+        let issued = tokens.issue(7, TokenKind::Access, 3, NOW, exp).unwrap();
+        let claims = tokens
+            .verify(&issued.token, TokenKind::Access, NOW)
+            .unwrap();
         assert_eq!(claims.user_id(), Ok(7));
         assert_eq!((claims.exp, claims.ver), (exp, 3));
         assert_eq!(claims.jti, issued.jti);
@@ -211,20 +233,46 @@ mod tests {
     }
 
     #[test]
+    fn expiry_and_not_before_are_judged_at_the_given_time_with_30_s_of_skew() {
+        let tokens = Tokens::new(&secret(CURRENT), &[]);
+        let exp = in_ten_minutes();
+        let issued = tokens.issue(7, TokenKind::Access, 0, NOW, exp).unwrap();
+        let at = |now| {
+            tokens
+                .verify(&issued.token, TokenKind::Access, now)
+                .map(|_| ())
+        };
+        assert_eq!(at(exp + 30), Ok(()));
+        assert_eq!(at(exp + 31), Err(TokenError::Expired));
+
+        let mut early = tokens
+            .verify(&issued.token, TokenKind::Access, NOW)
+            .unwrap();
+        early.nbf = Some(NOW + 60);
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_id(&secret(CURRENT)));
+        let key = EncodingKey::from_secret(CURRENT.as_bytes());
+        let early = jsonwebtoken::encode(&header, &early, &key).unwrap();
+        let at = |now| tokens.verify(&early, TokenKind::Access, now).map(|_| ());
+        assert_eq!(at(NOW + 29), Err(TokenError::Invalid));
+        assert_eq!(at(NOW + 30), Ok(()));
+    }
+
+    #[test]
     fn kinds_cannot_stand_in_for_each_other() {
         let tokens = Tokens::new(&secret(CURRENT), &[]);
         let refresh = tokens
-            .issue(7, TokenKind::Refresh, 0, in_ten_minutes())
+            .issue(7, TokenKind::Refresh, 0, NOW, in_ten_minutes())
             .unwrap();
         let access = tokens
-            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .issue(7, TokenKind::Access, 0, NOW, in_ten_minutes())
             .unwrap();
         assert_eq!(
-            tokens.verify(&refresh.token, TokenKind::Access),
+            tokens.verify(&refresh.token, TokenKind::Access, NOW),
             Err(TokenError::RefreshInsteadOfAccess)
         );
         assert_eq!(
-            tokens.verify(&access.token, TokenKind::Refresh),
+            tokens.verify(&access.token, TokenKind::Refresh, NOW),
             Err(TokenError::AccessInsteadOfRefresh)
         );
     }
@@ -234,18 +282,22 @@ mod tests {
         let old = Tokens::new(&secret(OLD), &[]);
         let rotated = Tokens::new(&secret(CURRENT), &[secret(OLD)]);
         let from_old = old
-            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .issue(7, TokenKind::Access, 0, NOW, in_ten_minutes())
             .unwrap();
-        assert!(rotated.verify(&from_old.token, TokenKind::Access).is_ok());
+        assert!(
+            rotated
+                .verify(&from_old.token, TokenKind::Access, NOW)
+                .is_ok()
+        );
         let fresh = rotated
-            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .issue(7, TokenKind::Access, 0, NOW, in_ten_minutes())
             .unwrap();
         let kid = jsonwebtoken::decode_header(&fresh.token).unwrap().kid;
         assert_eq!(kid, Some(key_id(&secret(CURRENT))));
         // Once the old key is dropped from the ring, its tokens fail.
         let retired = Tokens::new(&secret(CURRENT), &[]);
         assert_eq!(
-            retired.verify(&from_old.token, TokenKind::Access),
+            retired.verify(&from_old.token, TokenKind::Access, NOW),
             Err(TokenError::Invalid)
         );
     }
@@ -254,15 +306,15 @@ mod tests {
     fn garbage_and_foreign_keys_are_refused() {
         let tokens = Tokens::new(&secret(CURRENT), &[]);
         assert_eq!(
-            tokens.verify("nope", TokenKind::Access),
+            tokens.verify("nope", TokenKind::Access, NOW),
             Err(TokenError::Malformed)
         );
         let other = Tokens::new(&secret("another-secret-another-secret-xx"), &[]);
         let foreign = other
-            .issue(7, TokenKind::Access, 0, in_ten_minutes())
+            .issue(7, TokenKind::Access, 0, NOW, in_ten_minutes())
             .unwrap();
         assert_eq!(
-            tokens.verify(&foreign.token, TokenKind::Access),
+            tokens.verify(&foreign.token, TokenKind::Access, NOW),
             Err(TokenError::Invalid)
         );
     }

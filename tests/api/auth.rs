@@ -1,6 +1,8 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, stable_header_names};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_problem, database_url, send, stable_header_names, test_config,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signup_returns_201_with_the_account_and_working_tokens() {
@@ -100,14 +102,13 @@ async fn malformed_or_non_object_bodies_are_400_naming_the_body() {
         "null",
         "{'single': 'quotes'}",
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/auth/signup"))
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
+        let response = send(
+            app.client
+                .post(app.url("/api/auth/signup"))
+                .header("content-type", "application/json")
+                .body(raw),
+        )
+        .await;
         assert_problem(response, 400, Some("body")).await;
     }
 }
@@ -115,22 +116,15 @@ async fn malformed_or_non_object_bodies_are_400_naming_the_body() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_that_is_not_json_is_415() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .header("content-type", "text/plain")
-        .body("username=a&password=b")
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("content-type", "text/plain")
+            .body("username=a&password=b"),
+    )
+    .await;
     assert_problem(response, 415, Some("Content-Type")).await;
-    let response = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = send(app.client.post(app.url("/api/auth/login")).body("{}")).await;
     assert_problem(response, 415, Some("Content-Type")).await;
 }
 
@@ -220,24 +214,17 @@ async fn refresh_trades_a_refresh_token_for_a_new_working_pair() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_without_a_token_is_401() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .post(app.url("/api/auth/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let response = send(app.client.post(app.url("/api/auth/refresh"))).await;
     assert_problem(response, 401, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_configured_admin_is_created_with_the_admin_role() {
-    let app = TestApp::spawn_with(|config| {
-        config.admin = Some(catalog::config::AdminConfig {
-            username: "root_admin".into(),
-            email: "admin@example.com".into(),
-            password: secrecy::SecretString::from("admin-password-for-tests"),
-        });
-    })
+    let app = TestApp::spawn_with(&[
+        ("ADMIN_USERNAME", "root_admin"),
+        ("ADMIN_EMAIL", "admin@example.com"),
+        ("ADMIN_PASSWORD", "admin-password-for-tests"),
+    ])
     .await;
     let response = app.login("root_admin", "admin-password-for-tests").await;
     assert_eq!(response.status(), 200);
@@ -257,13 +244,14 @@ async fn an_existing_account_named_as_admin_is_promoted_at_start_up() {
     let user = first.new_user("promote_me").await;
     first.stop().await;
     let database = first.database.clone();
-    let mut config =
-        crate::helpers::test_config(format!("{}/{database}", crate::helpers::server_url()));
-    config.admin = Some(catalog::config::AdminConfig {
-        username: "promote_me".into(),
-        email: "promote_me@example.com".into(),
-        password: secrecy::SecretString::from("a-different-password"),
-    });
+    let config = test_config(
+        &database_url(&database),
+        &[
+            ("ADMIN_USERNAME", "promote_me"),
+            ("ADMIN_EMAIL", "promote_me@example.com"),
+            ("ADMIN_PASSWORD", "a-different-password"),
+        ],
+    );
     let second = TestApp::start(config, database).await;
     let me: Value = second.me(&user.access_token).await.json().await.unwrap();
     assert_eq!(me["role"], "admin");

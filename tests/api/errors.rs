@@ -2,19 +2,14 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, send, try_send};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_routes_and_methods_are_problem_json() {
     let app = TestApp::spawn().await;
     assert_problem(app.get("/nope").await, 404, None).await;
     assert_problem(app.get("/api/nope").await, 404, None).await;
-    let put = app
-        .client
-        .put(app.url("/api/products/1"))
-        .send()
-        .await
-        .unwrap();
+    let put = send(app.client.put(app.url("/api/products/1"))).await;
     assert_problem(put, 405, None).await;
     let get_login = app.get("/api/auth/login").await;
     assert_problem(get_login, 405, None).await;
@@ -23,13 +18,12 @@ async fn unknown_routes_and_methods_are_problem_json() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_well_formed_request_id_is_kept_and_echoed() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/api/products/999"))
-        .header("x-request-id", "client-id-42.a_b:c")
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        app.client
+            .get(app.url("/api/products/999"))
+            .header("x-request-id", "client-id-42.a_b:c"),
+    )
+    .await;
     assert_eq!(response.headers()["x-request-id"], "client-id-42.a_b:c");
     let body = assert_problem(response, 404, None).await;
     assert_eq!(body["request_id"], "client-id-42.a_b:c");
@@ -39,13 +33,12 @@ async fn a_well_formed_request_id_is_kept_and_echoed() {
 async fn a_malformed_request_id_is_replaced() {
     let app = TestApp::spawn().await;
     for bad in ["has spaces", "semi;colon", &"x".repeat(200)] {
-        let response = app
-            .client
-            .get(app.url("/healthz"))
-            .header("x-request-id", bad)
-            .send()
-            .await
-            .unwrap();
+        let response = send(
+            app.client
+                .get(app.url("/healthz"))
+                .header("x-request-id", bad),
+        )
+        .await;
         let id = response.headers()["x-request-id"]
             .to_str()
             .unwrap()
@@ -61,13 +54,13 @@ async fn a_malformed_request_id_is_replaced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_headers_appear_only_for_configured_origins() {
     let closed = TestApp::spawn().await;
-    let response = closed
-        .client
-        .get(closed.url("/api/products"))
-        .header("origin", "https://shop.example")
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        closed
+            .client
+            .get(closed.url("/api/products"))
+            .header("origin", "https://shop.example"),
+    )
+    .await;
     assert!(
         response
             .headers()
@@ -75,41 +68,35 @@ async fn cors_headers_appear_only_for_configured_origins() {
             .is_none()
     );
 
-    let open = TestApp::spawn_with(|config| {
-        config.cors_allowed_origins = vec!["https://shop.example".into()];
-    })
+    let open = TestApp::spawn_with(&[("CORS_ALLOWED_ORIGINS", "https://shop.example")]).await;
+    let response = send(
+        open.client
+            .get(open.url("/api/products"))
+            .header("origin", "https://shop.example"),
+    )
     .await;
-    let response = open
-        .client
-        .get(open.url("/api/products"))
-        .header("origin", "https://shop.example")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
         response.headers()["access-control-allow-origin"],
         "https://shop.example"
     );
-    let preflight = open
-        .client
-        .request(reqwest::Method::OPTIONS, open.url("/api/products"))
-        .header("origin", "https://shop.example")
-        .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "authorization, content-type",
-        )
-        .send()
-        .await
-        .unwrap();
+    let preflight = send(
+        open.client
+            .request(reqwest::Method::OPTIONS, open.url("/api/products"))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+    )
+    .await;
     assert!(preflight.status().is_success());
-    let stranger = open
-        .client
-        .get(open.url("/api/products"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let stranger = send(
+        open.client
+            .get(open.url("/api/products"))
+            .header("origin", "https://evil.example"),
+    )
+    .await;
     assert!(
         stranger
             .headers()
@@ -124,13 +111,9 @@ async fn in_flight_requests_finish_during_shutdown() {
     let client = app.client.clone();
     let url = app.url("/api/auth/signup");
     // Signup hashes a password, so it is still running when the stop comes.
-    let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .json(&json!({"username": "late", "email": "late@example.com", "password": "a-long-password"}))
-            .send()
-            .await
-    });
+    let in_flight = tokio::spawn(try_send(client.post(url).json(
+        &json!({"username": "late", "email": "late@example.com", "password": "a-long-password"}),
+    )));
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     app.stop().await;
     let response = in_flight
@@ -139,7 +122,7 @@ async fn in_flight_requests_finish_during_shutdown() {
         .expect("the in-flight request was answered");
     assert_eq!(response.status(), 201);
     assert!(
-        app.client.get(app.url("/healthz")).send().await.is_err(),
+        try_send(app.client.get(app.url("/healthz"))).await.is_err(),
         "no longer listening"
     );
 }

@@ -31,7 +31,7 @@ async fn readiness_and_the_api_are_503_when_the_database_stops_answering() {
     .await;
     let url = server_url().replacen("mysql://", "", 1);
     let host = url.rsplit('@').next().unwrap();
-    let config = test_config(format!("mysql://{user}:pw-{user}@{host}/{database}"));
+    let config = test_config(&format!("mysql://{user}:pw-{user}@{host}/{database}"), &[]);
     let app = TestApp::start(config, database).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 

@@ -1,4 +1,6 @@
 //! Black-box tests: the real service over HTTP against a real database.
+//! They need only Rust and that database; the tests that also need nginx
+//! are in `tests/proxy`.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -8,9 +10,9 @@ mod cli;
 mod connections;
 mod errors;
 mod health;
+#[path = "../support/helpers.rs"]
 mod helpers;
 mod hostile;
-mod nginx;
 mod plans;
 mod products;
 mod sessions;

@@ -394,13 +394,11 @@ async fn delete_of_a_missing_product_is_404_and_a_bad_id_400() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_may_delete_any_product() {
-    let app = TestApp::spawn_with(|config| {
-        config.admin = Some(catalog::config::AdminConfig {
-            username: "boss".into(),
-            email: "boss@example.com".into(),
-            password: secrecy::SecretString::from("boss-password-123"),
-        });
-    })
+    let app = TestApp::spawn_with(&[
+        ("ADMIN_USERNAME", "boss"),
+        ("ADMIN_EMAIL", "boss@example.com"),
+        ("ADMIN_PASSWORD", "boss-password-123"),
+    ])
     .await;
     let owner = app.new_user("regular").await;
     let id = app.new_product(&owner, "reported", 1.0).await["id"]

@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, TestUser, assert_problem};
+use crate::helpers::{PASSWORD, TestApp, TestUser, assert_problem, send};
 
 async fn login_tokens(app: &TestApp, name: &str, password: &str) -> (String, String) {
     let response = app.login(name, password).await;
@@ -82,8 +86,8 @@ async fn concurrent_refreshes_with_one_token_give_exactly_one_success() {
             let url = app.url("/api/auth/refresh");
             let token = token.clone();
             requests.spawn(async move {
-                let response = client.post(url).bearer_auth(token).send().await;
-                response.unwrap().status().as_u16()
+                let response = send(client.post(url).bearer_auth(token)).await;
+                response.status().as_u16()
             });
         }
         let statuses = requests.join_all().await;
@@ -120,12 +124,7 @@ async fn logout_needs_a_refresh_token() {
     let user = app.new_user("confused").await;
     assert_problem(app.logout(&user.access_token).await, 401, None).await;
     assert_problem(app.logout("garbage").await, 401, None).await;
-    let bare = app
-        .client
-        .post(app.url("/api/auth/logout"))
-        .send()
-        .await
-        .unwrap();
+    let bare = send(app.client.post(app.url("/api/auth/logout"))).await;
     assert_problem(bare, 401, None).await;
 }
 
@@ -220,18 +219,16 @@ async fn a_password_change_needs_the_current_password_and_a_valid_new_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_token_dies_after_the_idle_lifetime_unused() {
-    let app = TestApp::spawn_with(|config| {
-        config.refresh_token_idle_ttl = Duration::from_secs(2);
-    })
-    .await;
+    // The default idle lifetime: 24 hours. No purge runs meanwhile.
+    let app = TestApp::spawn_with(&[("SESSION_PURGE_INTERVAL_SECS", "604800")]).await;
     let user = app.new_user("idler").await;
     // Used within the idle lifetime, the chain keeps going past it.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.time.advance(HOUR * 23);
     let (_, second) = refreshed(&app, &user.refresh_token).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.time.advance(HOUR * 23);
     let (_, third) = refreshed(&app, &second).await;
-    // Left alone longer than that, it expires.
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    // Left alone a second longer than that, it expires.
+    app.time.advance(HOUR * 24 + SECOND);
     let body = assert_problem(app.refresh(&third).await, 401, None).await;
     assert!(
         body["detail"].as_str().unwrap().contains("expired"),
@@ -240,19 +237,38 @@ async fn a_refresh_token_dies_after_the_idle_lifetime_unused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_access_token_expires_with_its_lifetime_and_the_allowed_skew() {
+    // The default access lifetime: 15 minutes, judged with 30 s of skew.
+    let app = TestApp::spawn().await;
+    let user = app.new_user("shortlived").await;
+    app.time.advance(MINUTE * 15 + SECOND * 30);
+    assert_eq!(app.me(&user.access_token).await.status(), 200);
+    app.time.advance(SECOND);
+    let body = assert_problem(app.me(&user.access_token).await, 401, None).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_refreshes() {
-    let app = TestApp::spawn_with(|config| {
-        config.access_token_ttl = Duration::from_secs(1);
-        config.refresh_token_ttl = Duration::from_secs(3);
-    })
+    let app = TestApp::spawn_with(&[
+        ("REFRESH_TOKEN_TTL_SECS", "10800"),
+        ("REFRESH_TOKEN_IDLE_TTL_SECS", "3600"),
+    ])
     .await;
     let user = app.new_user("marathon").await;
     let mut refresh = user.refresh_token.clone();
-    for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Refreshing every 50 minutes keeps it alive up to the 3 hours…
+    for _ in 0..3 {
+        app.time.advance(MINUTE * 50);
         refresh = refreshed(&app, &refresh).await.1;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.time.advance(MINUTE * 30 - SECOND);
+    refresh = refreshed(&app, &refresh).await.1;
+    // …and not to their end, though the last refresh is a second old.
+    app.time.advance(SECOND);
     let body = assert_problem(app.refresh(&refresh).await, 401, None).await;
     assert!(
         body["detail"].as_str().unwrap().contains("expired"),
@@ -262,29 +278,46 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_refreshes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_and_revoked_rows_are_purged_periodically() {
-    let app = TestApp::spawn_with(|config| {
-        config.refresh_token_idle_ttl = Duration::from_secs(1);
-        config.login_failure_window = Duration::from_secs(1);
-        config.session_purge_interval = Duration::from_secs(1);
-    })
+    // The default purge interval is an hour; windows and lifetimes are
+    // shorter here, so one interval passes them all.
+    let app = TestApp::spawn_with(&[
+        ("REFRESH_TOKEN_IDLE_TTL_SECS", "3590"),
+        ("LOGIN_FAILURE_WINDOW_SECS", "600"),
+    ])
     .await;
-    app.new_user("purged").await;
+    let user = app.new_user("purged").await;
     let (_, second) = login_tokens(&app, "purged", PASSWORD).await;
     assert_eq!(app.logout(&second).await.status(), 204);
     assert_eq!(app.login("purged", "wrong password").await.status(), 401);
-    assert_eq!(app.count("SELECT COUNT(*) FROM refresh_tokens").await, 2);
-    assert_eq!(app.count("SELECT COUNT(*) FROM login_failures").await, 1);
-
-    let mut remaining = (0, 0);
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        remaining = (
+    let remaining = async || {
+        (
             app.count("SELECT COUNT(*) FROM refresh_tokens").await,
             app.count("SELECT COUNT(*) FROM login_failures").await,
-        );
-        if remaining == (0, 0) {
+        )
+    };
+    assert_eq!(remaining().await, (2, 1));
+
+    // Just short of an interval, nothing runs.
+    app.time.advance(MINUTE * 59);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(remaining().await, (2, 1), "purged too early");
+
+    // At the interval, the purge runs once the clock gets there.
+    app.time.advance(MINUTE);
+    let mut left = remaining().await;
+    for _ in 0..100 {
+        if left == (0, 0) {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = remaining().await;
     }
-    assert_eq!(remaining, (0, 0), "rows left after purging");
+    assert_eq!(left, (0, 0), "rows left after purging");
+    // A token that expired 10 s ago (within the allowed clock skew, so
+    // only its row could tell) still says so once the row is purged.
+    let body = assert_problem(app.refresh(&user.refresh_token).await, 401, None).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 }

@@ -1,15 +1,15 @@
 //! Start-up: migrations and several replicas on one database.
 
-use crate::helpers::{TestApp, create_database, server_url, test_config};
+use crate::helpers::{TestApp, create_database, database_url, test_config};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_starting_together_share_one_migrated_database() {
     let database = create_database().await;
-    let url = format!("{}/{database}", server_url());
+    let url = database_url(&database);
     let (a, b, c) = tokio::join!(
-        TestApp::start(test_config(url.clone()), database.clone()),
-        TestApp::start(test_config(url.clone()), database.clone()),
-        TestApp::start(test_config(url), database),
+        TestApp::start(test_config(&url, &[]), database.clone()),
+        TestApp::start(test_config(&url, &[]), database.clone()),
+        TestApp::start(test_config(&url, &[]), database),
     );
     // Any replica can serve what another wrote: no state is per-process.
     let user = a.new_user("shared").await;

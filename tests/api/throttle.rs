@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, stable_header_names};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, send, stable_header_names};
 
 async fn fail(app: &TestApp, name: &str, times: usize) {
     for _ in 0..times {
@@ -66,7 +66,7 @@ async fn a_successful_login_clears_the_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_count_is_per_account_whatever_name_is_used() {
-    let app = TestApp::spawn_with(|config| config.login_max_failures = 4).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "4")]).await;
     let user = app.new_user("twonames").await;
     app.new_user("bystander").await;
     fail(&app, "twonames", 2).await;
@@ -78,23 +78,23 @@ async fn the_count_is_per_account_whatever_name_is_used() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lockout_ends_when_the_window_passes() {
-    let app = TestApp::spawn_with(|config| {
-        config.login_max_failures = 3;
-        config.login_failure_window = Duration::from_secs(2);
-    })
-    .await;
+    // The default window: 15 minutes from the first counted check.
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     app.new_user("patient").await;
     fail(&app, "patient", 3).await;
+    app.time.advance(Duration::from_secs(10 * 60));
     let locked = app.login("patient", PASSWORD).await;
-    assert!(retry_after(&locked) <= 2);
+    assert_eq!(retry_after(&locked), 5 * 60);
     assert_problem(locked, 429, None).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    app.time.advance(Duration::from_secs(5 * 60 - 1));
+    assert_problem(app.login("patient", PASSWORD).await, 429, None).await;
+    app.time.advance(Duration::from_secs(1));
     assert_eq!(app.login("patient", PASSWORD).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_current_passwords_count_too() {
-    let app = TestApp::spawn_with(|config| config.login_max_failures = 3).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     let user = app.new_user("guessed").await;
     for _ in 0..3 {
         let response = app
@@ -126,8 +126,7 @@ async fn a_concurrent_burst_gets_no_more_checks_than_the_limit() {
         let url = app.url("/api/auth/login");
         attempts.spawn(async move {
             let body = json!({"username": "besieged", "password": "wrong password"});
-            let response = client.post(url).json(&body).send().await;
-            response.unwrap().status().as_u16()
+            send(client.post(url).json(&body)).await.status().as_u16()
         });
     }
     let statuses = attempts.join_all().await;

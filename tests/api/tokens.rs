@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use catalog::domain::tokens::key_id;
 use secrecy::SecretString;
 
-use crate::helpers::{TEST_SECRET, TestApp, admin_sql, assert_problem};
+use crate::helpers::{
+    TEST_SECRET, TestApp, admin_sql, assert_problem, database_url, send, test_config,
+};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -37,8 +39,9 @@ fn unsigned(claims: &Value) -> String {
     format!("{header}.{payload}.")
 }
 
-/// Sends `token` to an access-token operation (GET /api/auth/me).
-async fn me_status(app: &TestApp, token: &str) -> Value {
+/// Sends `token` to an access-token operation (GET /api/auth/me), asserts
+/// that it is refused with a 401 problem, and returns the problem.
+async fn refused_by_me(app: &TestApp, token: &str) -> Value {
     assert_problem(app.me(token).await, 401, None).await
 }
 
@@ -150,14 +153,14 @@ async fn bad_access_tokens_are_401() {
         }),
     ];
     for (what, token) in cases {
-        let body = me_status(&app, &token).await;
+        let body = refused_by_me(&app, &token).await;
         assert!(body["detail"].is_string(), "{what}");
         let create = app
             .create_product(&token, &json!({"name": "x", "price": 1}))
             .await;
         assert_problem(create, 401, None).await;
     }
-    let expired_body = me_status(&app, &sign(&expired, Algorithm::HS256, TEST_SECRET)).await;
+    let expired_body = refused_by_me(&app, &sign(&expired, Algorithm::HS256, TEST_SECRET)).await;
     assert!(expired_body["detail"].as_str().unwrap().contains("expired"));
 }
 
@@ -181,29 +184,22 @@ async fn missing_or_non_bearer_authorization_is_401() {
     let app = TestApp::spawn().await;
     for path in ["/api/auth/me", "/api/products/my"] {
         assert_problem(app.get(path).await, 401, None).await;
-        let basic = app
-            .client
-            .get(app.url(path))
-            .header("authorization", "Basic dXNlcjpwYXNz")
-            .send()
-            .await
-            .unwrap();
+        let basic = send(
+            app.client
+                .get(app.url(path))
+                .header("authorization", "Basic dXNlcjpwYXNz"),
+        )
+        .await;
         assert_problem(basic, 401, None).await;
     }
-    let create = app
-        .client
-        .post(app.url("/api/products"))
-        .json(&json!({"name": "x", "price": 1}))
-        .send()
-        .await
-        .unwrap();
+    let create = send(
+        app.client
+            .post(app.url("/api/products"))
+            .json(&json!({"name": "x", "price": 1})),
+    )
+    .await;
     assert_problem(create, 401, None).await;
-    let delete = app
-        .client
-        .delete(app.url("/api/products/1"))
-        .send()
-        .await
-        .unwrap();
+    let delete = send(app.client.delete(app.url("/api/products/1"))).await;
     assert_problem(delete, 401, None).await;
 }
 
@@ -224,18 +220,16 @@ async fn tokens_of_a_vanished_account_are_refused() {
 async fn tokens_signed_with_a_previous_key_still_verify_but_new_ones_use_the_current_key() {
     const OLD: &str = "the-key-we-used-last-month-0123456789";
     // The app used to run with OLD as its only key.
-    let mut before = TestApp::spawn_with(|config| {
-        config.jwt_secret = SecretString::from(OLD);
-    })
-    .await;
+    let mut before = TestApp::spawn_with(&[("JWT_SECRET_KEY", OLD)]).await;
     let user = before.new_user("rotator").await;
     before.stop().await;
 
     // Now it signs with TEST_SECRET and lists OLD as previous.
     let database = before.database.clone();
-    let mut config =
-        crate::helpers::test_config(format!("{}/{database}", crate::helpers::server_url()));
-    config.jwt_previous_secrets = vec![SecretString::from(OLD)];
+    let config = test_config(
+        &database_url(&database),
+        &[("JWT_PREVIOUS_SECRET_KEYS", OLD)],
+    );
     let after = TestApp::start(config, database.clone()).await;
     assert_eq!(
         after.me(&user.access_token).await.status(),
@@ -258,8 +252,7 @@ async fn tokens_signed_with_a_previous_key_still_verify_but_new_ones_use_the_cur
     assert_eq!(after.me(new_access).await.status(), 200);
 
     // Without OLD in the ring, its tokens are refused.
-    let config =
-        crate::helpers::test_config(format!("{}/{database}", crate::helpers::server_url()));
+    let config = test_config(&database_url(&database), &[]);
     let retired = TestApp::start(config, database).await;
     assert_problem(retired.me(&user.access_token).await, 401, None).await;
 }

@@ -6,20 +6,25 @@
 //! database named `catalog_test_<uuid>`, dropped when the test ends
 //! (kept if `TEST_KEEP_DATABASES` is set). Set `TEST_LOG=1` to see the
 //! service's logs.
+//!
+//! Every app runs on a [`ManualClock`]: time stands still unless a test
+//! moves it, so lifetimes and windows pass without waiting.
+
+// Shared by the `api` and `proxy` test targets; each uses a part.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Once;
-use std::time::Duration;
 
 use catalog::Application;
-use catalog::config::{Config, DatabaseConfig, LogFormat};
+use catalog::config::{Config, LogFormat};
+use catalog::domain::clock::ManualClock;
 use mysql_async::prelude::Queryable;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-#[path = "../support/server.rs"]
+#[path = "server.rs"]
 mod server;
 pub use server::{admin_sql, server_url};
 
@@ -39,28 +44,25 @@ pub async fn create_database() -> String {
     server::create_database("catalog_test").await
 }
 
-pub fn test_config(database_url: String) -> Config {
-    Config {
-        database: DatabaseConfig {
-            url: SecretString::from(database_url),
-            pool_size: 4,
-            acquire_timeout: Duration::from_secs(5),
-            startup_timeout: Duration::from_secs(10),
-        },
-        jwt_secret: SecretString::from(TEST_SECRET),
-        jwt_previous_secrets: Vec::new(),
-        listen_addr: "127.0.0.1:0".parse().expect("valid address"),
-        access_token_ttl: Duration::from_secs(900),
-        refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
-        refresh_token_idle_ttl: Duration::from_secs(24 * 3600),
-        session_purge_interval: Duration::from_secs(3600),
-        login_max_failures: 10,
-        login_failure_window: Duration::from_secs(900),
-        cors_allowed_origins: Vec::new(),
-        admin: None,
-        shutdown_grace: Duration::from_secs(5),
-        http: catalog::config::HttpConfig::default(),
-    }
+/// The configuration the binary would read from `vars` on top of what
+/// every test app sets: its database, the test signing key, a free
+/// loopback port, a small pool and short start-up and shutdown waits.
+/// Everything else keeps the binary's defaults.
+pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
+    let base = [
+        ("DATABASE_URL", database_url),
+        ("JWT_SECRET_KEY", TEST_SECRET),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("DATABASE_POOL_SIZE", "4"),
+        ("DATABASE_STARTUP_TIMEOUT_SECS", "10"),
+        ("SHUTDOWN_GRACE_SECS", "5"),
+    ];
+    Config::from_vars(base.iter().chain(vars).copied()).expect("a valid test configuration")
+}
+
+/// The URL of `database` on the test server.
+pub fn database_url(database: &str) -> String {
+    format!("{}/{database}", server_url())
 }
 
 /// The signing key every test app uses, so tests can forge tokens.
@@ -70,6 +72,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub database: String,
     pub client: reqwest::Client,
+    /// The app's clock; [`ManualClock::advance`] moves it.
+    pub time: ManualClock,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -95,21 +99,25 @@ fn init_logs() {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+        Self::spawn_with(&[]).await
     }
 
-    /// Spawns an app on its own new database, after `adjust` edits the
-    /// configuration.
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+    /// Spawns an app on its own new database, configured as the binary
+    /// would be with `vars` set.
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
         let database = create_database().await;
-        let mut config = test_config(format!("{}/{database}", server_url()));
-        adjust(&mut config);
+        let config = test_config(&database_url(&database), vars);
         Self::start(config, database).await
     }
 
+    /// Starts an app with `config` on an existing `database`, which it
+    /// drops when done.
     pub async fn start(config: Config, database: String) -> Self {
         init_logs();
-        let app = Application::build(config).await.expect("the app starts");
+        let time = ManualClock::starting_now();
+        let app = Application::build_with_clock(config, time.clock())
+            .await
+            .expect("the app starts");
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -122,6 +130,7 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client builds"),
+            time,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -191,7 +200,7 @@ impl TestApp {
     /// Runs a query on this app's database and returns the first column of
     /// the first row as an integer.
     pub async fn count(&self, sql: &str) -> i64 {
-        let url = format!("{}/{}", server_url(), self.database);
+        let url = database_url(&self.database);
         let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).expect("url"))
             .await
             .expect("connect");
@@ -288,7 +297,13 @@ pub fn stable_header_names(response: &Response) -> Vec<String> {
 
 /// Sends a request; a transport failure fails the test.
 pub async fn send(request: RequestBuilder) -> Response {
-    request.send().await.expect("request")
+    try_send(request).await.expect("request")
+}
+
+/// Sends a request and reports a transport failure, for tests about
+/// whether the server answers at all.
+pub async fn try_send(request: RequestBuilder) -> reqwest::Result<Response> {
+    request.send().await
 }
 
 /// Checks a problem+json response and returns its body.

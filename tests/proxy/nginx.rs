@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, assert_problem, free_port};
+use crate::helpers::{TestApp, assert_problem, free_port, send};
 
 const SECURITY_HEADERS: [&str; 6] = [
     "x-content-type-options",
@@ -43,35 +43,16 @@ impl Nginx {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir =
             std::env::temp_dir().join(format!("catalog-nginx-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
-        std::fs::create_dir_all(dir.join("snippets")).unwrap();
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        for entry in std::fs::read_dir(repo.join("docker/nginx/snippets")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.join("snippets").join(entry.file_name())).unwrap();
-        }
-        // What the official image's entrypoint does with envsubst.
         let port = free_port();
-        let template =
-            std::fs::read_to_string(repo.join("docker/nginx/templates/default.conf.template"))
-                .unwrap();
-        let rendered = template
-            .replace("${CATALOG_UPSTREAM}", &upstream.to_string())
-            .replace("${NGINX_PORT}", &format!("127.0.0.1:{port}"));
-        std::fs::write(dir.join("conf.d/default.conf"), rendered).unwrap();
+        let rendered = Command::new("bash")
+            .arg(repo.join("scripts/nginx-local.sh"))
+            .arg(&dir)
+            .arg(upstream.to_string())
+            .arg(format!("127.0.0.1:{port}"))
+            .status()
+            .expect("bash runs");
+        assert!(rendered.success(), "scripts/nginx-local.sh failed");
         let d = dir.display();
-        std::fs::write(
-            dir.join("nginx.conf"),
-            format!(
-                "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-                 events {{ worker_connections 256; }}\n\
-                 http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp/body;\n\
-                 proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
-                 uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n\
-                 include conf.d/*.conf;\n}}\n"
-            ),
-        )
-        .unwrap();
         let child = Command::new(nginx_binary())
             .args([
                 "-p",
@@ -146,23 +127,13 @@ fn assert_security_headers(response: &reqwest::Response) {
 async fn security_headers_are_on_success_and_error_responses() {
     let app = TestApp::spawn().await;
     let nginx = Nginx::start(app.addr).await;
-    let ok = app
-        .client
-        .get(nginx.url("/api/products"))
-        .send()
-        .await
-        .unwrap();
+    let ok = send(app.client.get(nginx.url("/api/products"))).await;
     assert_eq!(ok.status(), 200);
     assert_security_headers(&ok);
-    let missing = app
-        .client
-        .get(nginx.url("/api/products/424242"))
-        .send()
-        .await
-        .unwrap();
+    let missing = send(app.client.get(nginx.url("/api/products/424242"))).await;
     assert_security_headers(&missing);
     assert_problem(missing, 404, None).await;
-    let docs = app.client.get(nginx.url("/api/docs")).send().await.unwrap();
+    let docs = send(app.client.get(nginx.url("/api/docs"))).await;
     assert_eq!(docs.status(), 200);
     assert_security_headers(&docs);
 }
@@ -175,13 +146,12 @@ async fn a_login_burst_gets_429_problem_json_with_retry_after() {
     for i in 0..15 {
         // A new name each time, so the app's own per-account throttle
         // stays out of it.
-        let response = app
-            .client
-            .post(nginx.url("/api/auth/login"))
-            .json(&json!({"username": format!("someone{i}"), "password": "whatever"}))
-            .send()
-            .await
-            .unwrap();
+        let response = send(
+            app.client
+                .post(nginx.url("/api/auth/login"))
+                .json(&json!({"username": format!("someone{i}"), "password": "whatever"})),
+        )
+        .await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(response);
             break;
@@ -194,12 +164,7 @@ async fn a_login_burst_gets_429_problem_json_with_retry_after() {
     let body = assert_problem(response, 429, None).await;
     assert_eq!(body["type"], "urn:catalog:problem:too-many-requests");
     // Browsing is limited separately and still works.
-    let browse = app
-        .client
-        .get(nginx.url("/api/products"))
-        .send()
-        .await
-        .unwrap();
+    let browse = send(app.client.get(nginx.url("/api/products"))).await;
     assert_eq!(browse.status(), 200);
 }
 
@@ -208,14 +173,13 @@ async fn a_100_kib_body_gets_413_problem_json() {
     let app = TestApp::spawn().await;
     let nginx = Nginx::start(app.addr).await;
     let body = json!({"name": "x", "price": 1, "description": "d".repeat(100 * 1024)});
-    let response = app
-        .client
-        .post(nginx.url("/api/products"))
-        .bearer_auth("irrelevant")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        app.client
+            .post(nginx.url("/api/products"))
+            .bearer_auth("irrelevant")
+            .json(&body),
+    )
+    .await;
     assert_security_headers(&response);
     assert_problem(response, 413, None).await;
 }
@@ -268,13 +232,12 @@ async fn nginx_answers_malformed_long_and_oversized_requests_with_problem_json()
 async fn request_ids_are_kept_or_generated_and_reach_the_app() {
     let app = TestApp::spawn().await;
     let nginx = Nginx::start(app.addr).await;
-    let kept = app
-        .client
-        .get(nginx.url("/api/products/999"))
-        .header("x-request-id", "trace-123.abc")
-        .send()
-        .await
-        .unwrap();
+    let kept = send(
+        app.client
+            .get(nginx.url("/api/products/999"))
+            .header("x-request-id", "trace-123.abc"),
+    )
+    .await;
     assert_eq!(
         kept.headers().get_all("x-request-id").iter().count(),
         1,
@@ -292,7 +255,7 @@ async fn request_ids_are_kept_or_generated_and_reach_the_app() {
         if let Some(value) = header {
             request = request.header("x-request-id", value);
         }
-        let response = request.send().await.unwrap();
+        let response = send(request).await;
         let id = response.headers()["x-request-id"]
             .to_str()
             .unwrap()
@@ -332,13 +295,13 @@ async fn capture_one_request() -> (SocketAddr, tokio::task::JoinHandle<String>) 
 async fn a_spoofed_x_forwarded_for_is_replaced_by_the_client_address() {
     let (upstream, captured) = capture_one_request().await;
     let nginx = Nginx::start(upstream).await;
-    let response = reqwest::Client::new()
-        .get(nginx.url("/api/products"))
-        .header("x-forwarded-for", "6.6.6.6")
-        .header("x-real-ip", "6.6.6.6")
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        reqwest::Client::new()
+            .get(nginx.url("/api/products"))
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("x-real-ip", "6.6.6.6"),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let request = captured.await.unwrap();
     assert!(
@@ -355,17 +318,12 @@ async fn a_stopped_app_gives_502_problem_json() {
     let mut app = TestApp::spawn().await;
     let nginx = Nginx::start(app.addr).await;
     assert_eq!(
-        app.client
-            .get(nginx.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        send(app.client.get(nginx.url("/readyz"))).await.status(),
         200
     );
     app.stop().await;
     let client = reqwest::Client::new();
-    let response = client.get(nginx.url("/api/products")).send().await.unwrap();
+    let response = send(client.get(nginx.url("/api/products"))).await;
     assert_security_headers(&response);
     let body = assert_problem(response, 502, None).await;
     assert_eq!(body["type"], "urn:catalog:problem:unavailable");
@@ -381,25 +339,25 @@ async fn json_is_gzipped_except_under_auth() {
     }
     let nginx = Nginx::start(app.addr).await;
     let client = reqwest::Client::new();
-    let list = client
-        .get(nginx.url("/api/products"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let list = send(
+        client
+            .get(nginx.url("/api/products"))
+            .header("accept-encoding", "gzip"),
+    )
+    .await;
     assert_eq!(
         list.headers()
             .get("content-encoding")
             .map(|v| v.to_str().unwrap()),
         Some("gzip")
     );
-    let login = client
-        .post(nginx.url("/api/auth/login"))
-        .header("accept-encoding", "gzip")
-        .json(&json!({"username": "zipper", "password": crate::helpers::PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = send(
+        client
+            .post(nginx.url("/api/auth/login"))
+            .header("accept-encoding", "gzip")
+            .json(&json!({"username": "zipper", "password": crate::helpers::PASSWORD})),
+    )
+    .await;
     assert_eq!(login.status(), 200);
     assert!(login.headers().get("content-encoding").is_none());
     let body: Value = login.json().await.unwrap();
