@@ -28,13 +28,15 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use catalog::db::products::page_query;
-use catalog::domain::cursor;
+use catalog::db::products::{ListQuery, SortColumn, SortValue, page_query};
+use catalog::domain::catalog::{Filters, PageRequest, Scope, Sort};
+use catalog::domain::cursor::{Cursors, Position};
 use diesel::mysql::{Mysql, MysqlQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use mysql_async::prelude::Queryable;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{admin_sql, create_database, server_url};
 
@@ -48,6 +50,8 @@ const CONNECTIONS: [usize; 3] = [1, 16, 64];
 struct Service {
     child: Child,
     addr: SocketAddr,
+    /// Its JWT secret, which also keys its page cursors.
+    secret: String,
 }
 
 impl Service {
@@ -58,15 +62,13 @@ impl Service {
             .unwrap()
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
         command
             .arg("serve")
             .env_clear()
             .env("DATABASE_URL", database_url)
-            .env(
-                "JWT_SECRET_KEY",
-                format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4()),
-            )
+            .env("JWT_SECRET_KEY", &secret)
             .env("LISTEN_ADDR", addr.to_string())
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
@@ -77,6 +79,7 @@ impl Service {
         let service = Self {
             child: command.spawn().expect("the service starts"),
             addr,
+            secret,
         };
         let client = reqwest::Client::new();
         let ready = format!("http://{addr}/readyz");
@@ -288,7 +291,7 @@ async fn http_load(
 async fn driver_load(
     url: &str,
     statement: &str,
-    params: &[i64],
+    params: &[mysql_async::Value],
     connections: usize,
     seconds: f64,
     processes: Processes,
@@ -299,7 +302,7 @@ async fn driver_load(
     for _ in 0..connections {
         let opts = mysql_async::Opts::from_url(url).unwrap();
         let statement = statement.to_owned();
-        let params: Vec<mysql_async::Value> = params.iter().map(|&p| p.into()).collect();
+        let params = params.to_vec();
         workers.spawn(async move {
             let mut conn = mysql_async::Conn::new(opts).await.unwrap();
             let prepared = conn.prep(statement).await.unwrap();
@@ -319,14 +322,50 @@ async fn driver_load(
     Sample::new(latencies, seconds, cpu.await.unwrap())
 }
 
-/// The page statement exactly as the service issues it, with `?` for
-/// binds, and the binds in order.
-fn page_statement(owner: Option<i64>, before: Option<i64>) -> (String, Vec<i64>) {
-    let statement = page_query(owner, before, PAGE + 1);
+/// Products are created a second apart from this moment on (see
+/// [`insert_products`]).
+const EPOCH: &str = "2026-01-01 00:00:00";
+
+/// Where a page ends: its last product's creation time and id.
+type Before = (chrono::NaiveDateTime, i64);
+
+/// The default page statement (newest first) exactly as the service
+/// issues it, with `?` for binds, and the binds in order.
+fn page_statement(owner: Option<i64>, before: Option<Before>) -> (String, Vec<mysql_async::Value>) {
+    let query = ListQuery {
+        owner,
+        search: None,
+        min_cents: None,
+        max_cents: None,
+        column: SortColumn::CreatedAt,
+        descending: true,
+        after: before.map(|(at, id)| (SortValue::Time(at), id)),
+        limit: PAGE + 1,
+    };
+    let statement = page_query(&query);
     let mut builder = MysqlQueryBuilder::new();
     QueryFragment::<Mysql>::to_sql(&statement, &mut builder, &Mysql).unwrap();
-    let binds = owner.into_iter().chain(before).chain([PAGE + 1]).collect();
+    let mut binds: Vec<mysql_async::Value> = owner.into_iter().map(Into::into).collect();
+    if let Some((at, id)) = before {
+        let at = at.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+        binds.extend([at.clone().into(), at.into(), id.into()]);
+    }
+    binds.push((PAGE + 1).into());
     (builder.finish(), binds)
+}
+
+/// The cursor the service hands out after the product created at `at`
+/// with `id`, newest first.
+fn cursor_before(secret: &str, (at, id): Before) -> String {
+    let request = PageRequest {
+        scope: Scope::All,
+        filters: Filters::default(),
+        sort: Sort::NewestFirst,
+        limit: PAGE as u32,
+        cursor: None,
+    };
+    let position = Position::Time(at.and_utc().timestamp_micros(), id);
+    Cursors::new(&SecretString::from(secret.to_owned()), &[]).encode(&position, &request.binding())
 }
 
 /// One request measured through the service and through the driver.
@@ -342,7 +381,7 @@ struct Scenario<'a> {
     path: String,
     token: Option<&'a str>,
     owner: Option<i64>,
-    before: Option<i64>,
+    before: Option<Before>,
 }
 
 async fn measure(
@@ -414,8 +453,9 @@ fn print_row(row: &Row) {
     );
 }
 
-/// Products `from..=to`: product `i` belongs to owner `first_owner + i %
-/// 1000`, so every owner's products are spread over the whole id range.
+/// Products `from..=to`: product `k` belongs to owner `first_owner + k %
+/// 1000`, so every owner's products are spread over the whole id range,
+/// and was created at `EPOCH + k` seconds.
 /// Portable SQL: MySQL's recursive CTEs stop at 1,000 levels.
 fn insert_products(first_owner: i64, from: i64, to: i64) -> String {
     format!(
@@ -423,7 +463,7 @@ fn insert_products(first_owner: i64, from: i64, to: i64) -> String {
          WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) \
          SELECT {first_owner} + (k % {OWNERS}), CONCAT('Product ', k), \
          IF(k % 3 = 0, NULL, CONCAT('A sturdy, well-made product, number ', k)), (k * 37) % 100000, \
-         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) \
+         TIMESTAMP('{EPOCH}') + INTERVAL k SECOND, UTC_TIMESTAMP(6) \
          FROM (SELECT a.i * 1000 + b.i + 1 AS k FROM n a CROSS JOIN n b) numbers \
          WHERE k BETWEEN {from} AND {to} ORDER BY k"
     )
@@ -536,12 +576,32 @@ async fn run() {
         loading.elapsed().as_secs_f64()
     );
 
-    let deep = LARGE / 2 + 1;
+    // The product 500,000 rows into the newest-first order.
+    let deep: Before = {
+        let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&database_url).unwrap())
+            .await
+            .unwrap();
+        let row: (String, i64) = conn
+            .query_first(format!(
+                "SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), id FROM products \
+                 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {}",
+                LARGE / 2
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        conn.disconnect().await.ok();
+        let at = chrono::NaiveDateTime::parse_from_str(&row.0, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        (at, row.1)
+    };
     let scenarios = [
         first_page("first page, 1M rows"),
         Scenario {
             name: "cursor 500k deep, 1M rows",
-            path: format!("/api/products?limit={PAGE}&cursor={}", cursor::encode(deep)),
+            path: format!(
+                "/api/products?limit={PAGE}&cursor={}",
+                cursor_before(&service.secret, deep)
+            ),
             token: None,
             owner: None,
             before: Some(deep),

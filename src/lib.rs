@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use config::{AdminConfig, Config, HttpConfig};
 use domain::accounts::{AdminAccount, AdminOutcome};
 use domain::clock::Clock;
+use domain::cursor::Cursors;
 use domain::passwords::Passwords;
 use domain::sessions::SessionPolicy;
 use domain::throttle::ThrottlePolicy;
@@ -86,7 +87,8 @@ impl Application {
             },
         };
         let passwords = Passwords::new()?;
-        let services = Services::new(pool, tokens, passwords, policies, clock);
+        let cursors = Cursors::new(&config.jwt_secret, &config.jwt_previous_secrets);
+        let services = Services::new(pool, tokens, passwords, cursors, policies, clock);
         ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {
@@ -225,7 +227,8 @@ async fn ensure_admin(
     Ok(())
 }
 
-/// Deletes expired refresh tokens and login counters every `interval` of
+/// Deletes expired refresh tokens, login counters and idempotency keys
+/// every `interval` of
 /// the services' clock. Every replica runs this; the deletes are
 /// idempotent.
 async fn purge_periodically(services: Services, interval: std::time::Duration) {
@@ -237,6 +240,12 @@ async fn purge_periodically(services: Services, interval: std::time::Duration) {
             }
             Err(err) => {
                 tracing::warn!(error = %telemetry::error_chain(&err), "purging expired sessions failed");
+            }
+        }
+        match services.catalog.purge_expired_keys().await {
+            Ok(keys) => tracing::debug!(keys, "purged expired idempotency keys"),
+            Err(err) => {
+                tracing::warn!(error = %telemetry::error_chain(&err), "purging idempotency keys failed");
             }
         }
     }

@@ -54,6 +54,31 @@ impl Fields {
             Some(value) => parse(name, value).map(Some),
         }
     }
+
+    /// A field of an edit that may be absent (keep it) but not null.
+    pub fn unless_absent<T: ParseFromJSON>(&mut self, name: &str) -> Result<Option<T>, Problem> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(Value::Null) => Err(Problem::invalid(
+                name,
+                format!("`{name}` must not be null; leave it out to keep it"),
+            )),
+            Some(value) => parse(name, value).map(Some),
+        }
+    }
+
+    /// A field of an edit that may be absent (keep it, `None`) or null
+    /// (clear it, `Some(None)`).
+    pub fn clearable<T: ParseFromJSON>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Option<T>>, Problem> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(value) => parse(name, value).map(|value| Some(Some(value))),
+        }
+    }
 }
 
 fn parse<T: ParseFromJSON>(name: &str, value: Value) -> Result<T, Problem> {

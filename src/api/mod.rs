@@ -92,6 +92,12 @@ pub fn app(
                 async move { problem::from_poem_error(err, &known) }
             }
         })
+        .around(|next, req| async move {
+            match params::unreadable_header(&req) {
+                Some(problem) => Ok(poem::IntoResponse::into_response(problem)),
+                None => next.call(req).await.map(poem::IntoResponse::into_response),
+            }
+        })
         .around(move |next, req| {
             let known = known.clone();
             async move { known.add_to_405(next.as_ref(), req).await }

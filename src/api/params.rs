@@ -8,12 +8,17 @@
 
 use std::borrow::Cow;
 
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem::Request;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 
-use crate::domain::catalog::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::domain::catalog::{DEFAULT_PAGE_SIZE, IdempotencyKey, IfMatch, MAX_PAGE_SIZE, Sort};
+use crate::domain::price::{Price, PriceError};
+use crate::domain::search::{MAX_QUERY_CHARS, SearchTerms};
+use crate::domain::values::{USERNAME_PATTERN, Username};
 
 use super::fields::value_type;
+use super::problem::Problem;
 
 fn inline(schema: MetaSchema) -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(schema))
@@ -114,8 +119,9 @@ impl ParseFromParameter for PageSize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageCursor(pub Option<String>);
 
-/// No cursor the service hands out comes near this length.
-const MAX_CURSOR_CHARS: usize = 200;
+/// No cursor the service hands out comes near this length (the longest,
+/// for the name sort, carries a 512-character name).
+const MAX_CURSOR_CHARS: usize = 4000;
 
 value_type!(
     PageCursor,
@@ -144,6 +150,291 @@ impl ParseFromParameter for PageCursor {
             Some(value) => Self::parse_from_parameter(value.as_ref()),
             None => Ok(Self(None)),
         }
+    }
+}
+
+/// Parses an optional parameter given at most once.
+fn optional_once<T: Type, A: AsRef<str>>(
+    values: impl IntoIterator<Item = A>,
+    parse: impl FnOnce(&str) -> ParseResult<T>,
+    absent: T,
+) -> ParseResult<T> {
+    match single::<T, A>(values)? {
+        Some(value) => parse(value.as_ref()),
+        None => Ok(absent),
+    }
+}
+
+/// The order of a product listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductSort(pub Sort);
+
+impl Type for ProductSort {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "ProductSort".into()
+    }
+
+    /// A named enum, so generated clients share one type for it.
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+            description: Some(
+                "The order of a listing: a field, with `-` for descending. Ties are broken by \
+                 id in the same direction.",
+            ),
+            enum_items: Sort::ALL
+                .iter()
+                .map(|sort| serde_json::Value::from(sort.name()))
+                .collect(),
+            default: Some(Sort::NewestFirst.name().into()),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for ProductSort {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Sort::from_name(value).map(Self).ok_or_else(|| {
+            let names: Vec<&str> = Sort::ALL.iter().map(|sort| sort.name()).collect();
+            ParseError::custom(format!("must be one of {}", names.join(", ")))
+        })
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        optional_once(values, Self::parse_from_parameter, Self(Sort::NewestFirst))
+    }
+}
+
+/// Words to search names and descriptions for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery(pub Option<SearchTerms>);
+
+value_type!(
+    SearchQuery,
+    "SearchQuery",
+    required = false,
+    inline(MetaSchema {
+        min_length: Some(1),
+        max_length: Some(MAX_QUERY_CHARS),
+        example: Some("porcelain mug".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for SearchQuery {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        SearchTerms::parse(value)
+            .map(|terms| Self(Some(terms)))
+            .map_err(ParseError::custom)
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        optional_once(values, Self::parse_from_parameter, Self(None))
+    }
+}
+
+/// A price bound in a query: a decimal such as `10` or `19.99`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBound(pub Option<Price>);
+
+value_type!(
+    PriceBound,
+    "PriceBound",
+    required = false,
+    inline(MetaSchema {
+        format: Some("double"),
+        minimum: Some(0.0),
+        maximum: Some(Price::MAX),
+        example: Some(serde_json::json!(19.99)),
+        ..MetaSchema::new("number")
+    })
+);
+
+impl ParseFromParameter for PriceBound {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Price::parse_decimal(value)
+            .map(|price| Self(Some(price)))
+            .map_err(|err| match err {
+                PriceError::NotANumber => {
+                    ParseError::custom("must be a plain decimal number such as 10 or 19.99")
+                }
+                other => ParseError::custom(other.to_string()),
+            })
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        optional_once(values, Self::parse_from_parameter, Self(None))
+    }
+}
+
+/// A username to keep the products of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerName(pub Option<Username>);
+
+value_type!(
+    OwnerName,
+    "OwnerName",
+    required = false,
+    inline(MetaSchema {
+        min_length: Some(Username::MIN),
+        max_length: Some(Username::MAX),
+        pattern: Some(USERNAME_PATTERN.into()),
+        example: Some("alice".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for OwnerName {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Username::parse(value.to_owned())
+            .map(|name| Self(Some(name)))
+            .map_err(|reason| ParseError::custom(format!("is not a username: it {reason}")))
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        optional_once(values, Self::parse_from_parameter, Self(None))
+    }
+}
+
+/// `If-Match` or `If-None-Match`: `*` or a list of entity tags; `None`
+/// when absent. Several header fields are one list, as RFC 9110 reads
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTags(pub Option<IfMatch>);
+
+value_type!(
+    EntityTags,
+    "EntityTags",
+    required = false,
+    inline(MetaSchema {
+        description: Some("`*`, or entity tags as the `ETag` header gives them, comma-separated."),
+        example: Some("\"42.3\"".into()),
+        pattern: Some(ENTITY_TAGS_PATTERN.into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for EntityTags {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse_from_parameters([value])
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        let invalid =
+            || ParseError::custom("must be `*` or entity tags such as \"42.3\", comma-separated");
+        let values: Vec<A> = values.into_iter().collect();
+        match values.as_slice() {
+            [] => return Ok(Self(None)),
+            [only] if only.as_ref().trim() == "*" => return Ok(Self(Some(IfMatch::Any))),
+            _ => {}
+        }
+        let mut tags = Vec::new();
+        for value in &values {
+            for tag in value.as_ref().split(',').map(str::trim) {
+                match tag {
+                    "" => {}
+                    tag if is_entity_tag(tag) => tags.push(tag.to_owned()),
+                    _ => return Err(invalid()),
+                }
+            }
+        }
+        if tags.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self(Some(IfMatch::Tags(tags))))
+    }
+}
+
+/// The spec's statement of what [`EntityTags`] accepts.
+const ENTITY_TAGS_PATTERN: &str = r#"^\s*(\*|(W/)?"[!#-~]*"(\s*,\s*(W/)?"[!#-~]*")*)\s*$"#;
+
+/// `"…"` or `W/"…"` around visible ASCII other than `"` (RFC 9110, which
+/// also allows bytes above 0x7F; no tag this service makes has them).
+fn is_entity_tag(tag: &str) -> bool {
+    let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+    opaque.len() >= 2
+        && opaque.starts_with('"')
+        && opaque.ends_with('"')
+        && opaque[1..opaque.len() - 1]
+            .bytes()
+            .all(|b| b == b'!' || (b'#'..=b'~').contains(&b))
+}
+
+/// The header parameters the operations read. poem-openapi passes over a
+/// value that is not visible ASCII as if the header were absent, which
+/// would make a conditional or keyed request an ordinary one; such a
+/// request is refused instead, by [`unreadable_header`].
+const READ_HEADERS: [&str; 3] = ["If-Match", "If-None-Match", "Idempotency-Key"];
+
+/// A 400 problem for a request that sends one of [`READ_HEADERS`] with a
+/// value that is not visible ASCII.
+pub fn unreadable_header(request: &Request) -> Option<Problem> {
+    READ_HEADERS.into_iter().find_map(|name| {
+        let unreadable = request
+            .headers()
+            .get_all(name)
+            .iter()
+            .any(|value| value.to_str().is_err());
+        unreadable
+            .then(|| Problem::invalid(name, format!("`{name}` must be visible ASCII characters")))
+    })
+}
+
+/// `Idempotency-Key`: makes a create safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+value_type!(
+    IdempotencyKeyHeader,
+    "IdempotencyKey",
+    required = false,
+    inline(MetaSchema {
+        min_length: Some(1),
+        max_length: Some(IdempotencyKey::MAX),
+        pattern: Some("^[!-~]+$".into()),
+        example: Some("8e0f6ad2-4b8e-4f32-9c55-2f8d2d5f4a61".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for IdempotencyKeyHeader {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        IdempotencyKey::parse(value)
+            .map(|key| Self(Some(key)))
+            .map_err(ParseError::custom)
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        optional_once(values, Self::parse_from_parameter, Self(None))
     }
 }
 
@@ -187,5 +478,87 @@ mod tests {
             assert!(PageSize::parse_from_parameters([bad]).is_err(), "{bad}");
         }
         assert!(PageSize::parse_from_parameters(["5", "6"]).is_err());
+    }
+
+    #[test]
+    fn sorts_are_named_as_in_the_spec_and_given_once() {
+        let none: [&str; 0] = [];
+        assert_eq!(
+            ProductSort::parse_from_parameters(none).unwrap(),
+            ProductSort(Sort::NewestFirst)
+        );
+        assert_eq!(
+            ProductSort::parse_from_parameters(["-price"]).unwrap(),
+            ProductSort(Sort::DearestFirst)
+        );
+        for bad in [&["price desc"][..], &["PRICE"], &["price", "name"]] {
+            assert!(
+                ProductSort::parse_from_parameters(bad.iter()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn price_bounds_are_exact_decimals() {
+        assert_eq!(
+            PriceBound::parse_from_parameters(["19.99"])
+                .unwrap()
+                .0
+                .map(Price::cents),
+            Some(1999)
+        );
+        for bad in ["-1", "1.001", "ten", "1e3", ""] {
+            assert!(PriceBound::parse_from_parameters([bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entity_tag_lists_combine_across_fields() {
+        let tags = EntityTags::parse_from_parameters(["\"1.2\", W/\"1.3\"", "\"1.4\""]).unwrap();
+        assert_eq!(
+            tags.0,
+            Some(IfMatch::Tags(vec![
+                "\"1.2\"".into(),
+                "W/\"1.3\"".into(),
+                "\"1.4\"".into()
+            ]))
+        );
+        assert_eq!(
+            EntityTags::parse_from_parameters(["*"]).unwrap().0,
+            Some(IfMatch::Any)
+        );
+        let none: [&str; 0] = [];
+        assert_eq!(EntityTags::parse_from_parameters(none).unwrap().0, None);
+        for bad in ["1.2", "\"1.2", "\"a\"b\""] {
+            assert!(EntityTags::parse_from_parameters([bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_entity_tag_pattern_says_what_the_parser_accepts() {
+        let pattern = regex::Regex::new(ENTITY_TAGS_PATTERN).unwrap();
+        for value in [
+            "*",
+            " * ",
+            "\"1.2\"",
+            "W/\"1.2\"",
+            "\"1.2\", W/\"x\" ,\"\"",
+            " \"é\" ",
+            "\"a b\"",
+            "\"a\"b\"",
+            "1.2",
+            "\"1.2",
+            "*, \"1.2\"",
+            "w/\"1\"",
+            "",
+            ",",
+        ] {
+            assert_eq!(
+                pattern.is_match(value),
+                EntityTags::parse_from_parameters([value]).is_ok(),
+                "{value:?}"
+            );
+        }
     }
 }

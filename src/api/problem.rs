@@ -31,6 +31,8 @@ pub mod kind {
     pub const FORBIDDEN: &str = "urn:catalog:problem:forbidden";
     pub const NOT_FOUND: &str = "urn:catalog:problem:not-found";
     pub const CONFLICT: &str = "urn:catalog:problem:conflict";
+    pub const PRECONDITION_FAILED: &str = "urn:catalog:problem:precondition-failed";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "urn:catalog:problem:idempotency-key-reused";
     pub const METHOD_NOT_ALLOWED: &str = "urn:catalog:problem:method-not-allowed";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:catalog:problem:unsupported-media-type";
     pub const PAYLOAD_TOO_LARGE: &str = "urn:catalog:problem:payload-too-large";
@@ -151,6 +153,18 @@ impl From<domain::Error> for Problem {
                 .with_field("current_password"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
+            E::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                kind::PRECONDITION_FAILED,
+                detail,
+            )
+            .with_field("If-Match"),
+            E::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                kind::IDEMPOTENCY_KEY_REUSED,
+                detail,
+            )
+            .with_field("Idempotency-Key"),
             E::Unavailable(source) => {
                 if let Some(source) = source {
                     tracing::warn!(error = %error_chain(source.as_ref()), "database unavailable");

@@ -1,13 +1,18 @@
-//! The Products operations: browse, create, delete.
+//! The Products operations: browse (search, filter, sort), get, create
+//! (safely retried with `Idempotency-Key`), edit and delete (optionally
+//! conditional on `If-Match`).
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
 use crate::domain::Services;
-use crate::domain::catalog::{NewProduct, Page, PageRequest, Product};
+use crate::domain::catalog::{
+    Created, Filters, IfMatch, NewProduct, Page, PageRequest, Product, ProductEdit, Scope,
+};
 use crate::domain::price::Price;
 use crate::domain::values::{Description, ProductName};
 
@@ -15,7 +20,10 @@ use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
 use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
-use super::params::{PageCursor, PageSize, ProductId};
+use super::params::{
+    EntityTags, IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId,
+    ProductSort, SearchQuery,
+};
 use super::problem::{Problem, problems};
 use super::security::AccessToken;
 
@@ -35,6 +43,64 @@ impl FromFields for CreateProductRequest {
             description: fields.optional("description")?,
             price: fields.required("price")?,
         })
+    }
+}
+
+/// The fields to change; at least one. A field left out keeps its value.
+#[derive(Debug, Object)]
+pub struct EditProductRequest {
+    pub name: Option<ProductName>,
+    /// A new description, or null to remove it.
+    #[oai(nullable)]
+    pub description: Option<Description>,
+    pub price: Option<Price>,
+}
+
+/// An edit as parsed: `description` tells "left out" from "null".
+pub struct ParsedEdit(ProductEdit);
+
+impl Type for ParsedEdit {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        EditProductRequest::name()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        EditProductRequest::schema_ref()
+    }
+
+    /// The request's own schema, which must name at least one field.
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        EditProductRequest::register(registry);
+        if let Some(schema) = registry
+            .schemas
+            .get_mut(EditProductRequest::name().as_ref())
+        {
+            schema.min_properties = Some(1);
+        }
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl FromFields for ParsedEdit {
+    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
+        Ok(Self(ProductEdit {
+            name: fields.unless_absent("name")?,
+            description: fields.clearable("description")?,
+            price: fields.unless_absent("price")?,
+        }))
     }
 }
 
@@ -60,7 +126,7 @@ pub struct ProductView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One page of products, newest first.
+/// One page of products, in the order asked for.
 #[derive(Debug, Object, Serialize)]
 pub struct ProductPage {
     pub items: Vec<ProductView>,
@@ -97,26 +163,55 @@ impl From<Page> for ProductPage {
 
 #[derive(Debug, ApiResponse)]
 pub enum ProductPageResponse {
-    /// One page of products, newest first.
+    /// One page of products.
     #[oai(status = 200)]
     Ok(SerdeJson<ProductPage>),
 }
 
 #[derive(Debug, ApiResponse)]
-pub enum ProductResponse {
+pub enum GetProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(SerdeJson<ProductView>),
+    Ok(
+        SerdeJson<ProductView>,
+        /// The product's version; send it as `If-Match` to edit or delete
+        /// only this version, or as `If-None-Match` to fetch only a newer one.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// `If-None-Match` names the current version: nothing has changed.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
 }
 
 #[derive(Debug, ApiResponse)]
 pub enum CreateProductResponse {
-    /// The product was created.
+    /// The product was created (or, for a repeated `Idempotency-Key`, had
+    /// been: the same answer again).
     #[oai(status = 201)]
     Created(
         SerdeJson<ProductView>,
         /// Where the new product lives.
         #[oai(header = "Location")]
+        String,
+        /// The product's version.
+        #[oai(header = "ETag")]
+        String,
+        /// `true` when this answer repeats an earlier request's with the
+        /// same `Idempotency-Key`; absent otherwise.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum EditProductResponse {
+    /// The product as edited.
+    #[oai(status = 200)]
+    Ok(
+        SerdeJson<ProductView>,
+        /// The product's new version.
+        #[oai(header = "ETag")]
         String,
     ),
 }
@@ -130,14 +225,14 @@ pub enum DeleteProductResponse {
 
 problems! {
     pub enum ListProblem {
-        /// `limit` or `cursor` is invalid; `field` names it.
+        /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
     }
 }
 
 problems! {
     pub enum ListMineProblem {
-        /// `limit` or `cursor` is invalid; `field` names it.
+        /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
@@ -147,7 +242,7 @@ problems! {
 
 problems! {
     pub enum GetProblem {
-        /// `id` is not an integer.
+        /// `id` is not a product id, or `If-None-Match` is malformed.
         400 => BadRequest,
         /// No product has this id.
         404 => NotFound,
@@ -156,11 +251,33 @@ problems! {
 
 problems! {
     pub enum CreateProblem {
-        /// A field is missing, has the wrong type or breaks its limits; `field` names it.
+        /// A field or `Idempotency-Key` is missing, has the wrong type or breaks its limits; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,
+        /// The body is over 64 KiB.
+        413 => PayloadTooLarge,
+        /// The body is not `application/json`.
+        415 => UnsupportedMediaType,
+        /// This `Idempotency-Key` was used (within 24 hours) with a different request.
+        422 => IdempotencyKeyReused,
+    }
+}
+
+problems! {
+    pub enum EditProblem {
+        /// A field is invalid, none is given, or `If-Match` is malformed; `field` names it.
+        400 => BadRequest,
+        /// The access token is missing, malformed, expired or otherwise invalid.
+        #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
+        401 => Unauthorized,
+        /// The caller neither owns the product nor is an admin.
+        403 => Forbidden,
+        /// No product has this id.
+        404 => NotFound,
+        /// `If-Match` names none of the product's current version: it changed meanwhile.
+        412 => PreconditionFailed,
         /// The body is over 64 KiB.
         413 => PayloadTooLarge,
         /// The body is not `application/json`.
@@ -170,7 +287,7 @@ problems! {
 
 problems! {
     pub enum DeleteProblem {
-        /// `id` is not an integer.
+        /// `id` is not a product id, or `If-Match` is malformed.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
@@ -179,6 +296,24 @@ problems! {
         403 => Forbidden,
         /// No product has this id.
         404 => NotFound,
+        /// `If-Match` names none of the product's current version: it changed meanwhile.
+        412 => PreconditionFailed,
+    }
+}
+
+/// A product with its `ETag`.
+fn tagged(product: Product) -> (SerdeJson<ProductView>, String) {
+    let etag = product.etag();
+    (SerdeJson(product.into()), etag)
+}
+
+/// Whether `If-None-Match` names `current` (weak comparison, RFC 9110).
+fn none_match_hits(if_none_match: &IfMatch, current: &str) -> bool {
+    match if_none_match {
+        IfMatch::Any => true,
+        IfMatch::Tags(tags) => tags
+            .iter()
+            .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == current),
     }
 }
 
@@ -188,65 +323,125 @@ pub struct ProductsApi;
 impl ProductsApi {
     /// List products
     ///
-    /// All products, newest first, one page at a time.
+    /// All products, one page at a time: newest first unless `sort` says
+    /// otherwise, and only those that match every filter given.
     #[oai(path = "/", method = "get", operation_id = "listProducts")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         services: Data<&Services>,
         /// Items per page, 1–100 (default 20).
         limit: Query<PageSize>,
-        /// The `next_cursor` of the previous page.
+        /// The `next_cursor` of the previous page, with the same filters and sort.
         cursor: Query<PageCursor>,
+        /// The order (default `-created_at`, newest first).
+        sort: Query<ProductSort>,
+        /// Words that must all appear in the name or description, ignoring
+        /// case and accents. Words under 3 characters and common words such
+        /// as `the` are left out.
+        q: Query<SearchQuery>,
+        /// The lowest price to include.
+        min_price: Query<PriceBound>,
+        /// The highest price to include.
+        max_price: Query<PriceBound>,
+        /// Only this user's products.
+        owner: Query<OwnerName>,
     ) -> Result<ProductPageResponse, ListProblem> {
         let request = PageRequest {
-            limit: Some(limit.0.0),
+            scope: Scope::All,
+            filters: Filters {
+                search: q.0.0,
+                min_price: min_price.0.0,
+                max_price: max_price.0.0,
+                owner: owner.0.0,
+            },
+            sort: sort.0.0,
+            limit: limit.0.0,
             cursor: cursor.0.0,
         };
-        let page = services.catalog.list(None, request).await?;
+        let page = services.catalog.list(request).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
 
     /// List my products
     ///
-    /// The caller's own products, newest first, one page at a time.
+    /// The caller's own products, one page at a time, with the same
+    /// filters and sorts as `listProducts`.
     #[oai(path = "/my", method = "get", operation_id = "listMyProducts")]
+    #[allow(clippy::too_many_arguments)]
     async fn list_mine(
         &self,
         services: Data<&Services>,
         caller: AccessToken,
         /// Items per page, 1–100 (default 20).
         limit: Query<PageSize>,
-        /// The `next_cursor` of the previous page.
+        /// The `next_cursor` of the previous page, with the same filters and sort.
         cursor: Query<PageCursor>,
+        /// The order (default `-created_at`, newest first).
+        sort: Query<ProductSort>,
+        /// Words that must all appear in the name or description, ignoring
+        /// case and accents. Words under 3 characters and common words such
+        /// as `the` are left out.
+        q: Query<SearchQuery>,
+        /// The lowest price to include.
+        min_price: Query<PriceBound>,
+        /// The highest price to include.
+        max_price: Query<PriceBound>,
     ) -> Result<ProductPageResponse, ListMineProblem> {
         let request = PageRequest {
-            limit: Some(limit.0.0),
+            scope: Scope::OwnedBy(caller.0),
+            filters: Filters {
+                search: q.0.0,
+                min_price: min_price.0.0,
+                max_price: max_price.0.0,
+                owner: None,
+            },
+            sort: sort.0.0,
+            limit: limit.0.0,
             cursor: cursor.0.0,
         };
-        let page = services.catalog.list(Some(caller.0), request).await?;
+        let page = services.catalog.list(request).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
 
     /// Get a product
+    ///
+    /// With `If-None-Match` naming the current `ETag`, answers 304 without
+    /// a body.
     #[oai(path = "/:id", method = "get", operation_id = "getProduct")]
     async fn get(
         &self,
         services: Data<&Services>,
         /// The product's id.
         id: Path<ProductId>,
-    ) -> Result<ProductResponse, GetProblem> {
+        /// `ETag`s the caller already has.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<EntityTags>,
+    ) -> Result<GetProductResponse, GetProblem> {
         let product = services.catalog.get(id.0.0).await?;
-        Ok(ProductResponse::Ok(SerdeJson(product.into())))
+        let (body, etag) = tagged(product);
+        if let Some(tags) = &if_none_match.0.0
+            && none_match_hits(tags, &etag)
+        {
+            return Ok(GetProductResponse::NotModified(etag));
+        }
+        Ok(GetProductResponse::Ok(body, etag))
     }
 
     /// Create a product
     ///
-    /// The caller becomes its owner.
+    /// The caller becomes its owner. With an `Idempotency-Key`, retrying
+    /// the same request within 24 hours answers the first one's response
+    /// again (marked `Idempotent-Replayed: true`) instead of creating
+    /// another product, however many retries arrive at once.
     #[oai(path = "/", method = "post", operation_id = "createProduct")]
     async fn create(
         &self,
         services: Data<&Services>,
         caller: AccessToken,
+        /// A unique value per intended product (a UUID, say), kept for 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<IdempotencyKeyHeader>,
         body: JsonBody<CreateProductRequest>,
     ) -> Result<CreateProductResponse, CreateProblem> {
         let JsonBody(CreateProductRequest {
@@ -259,17 +454,50 @@ impl ProductsApi {
             description,
             price,
         };
-        let product = services.catalog.create(caller.0, product).await?;
+        let Created { product, replayed } = services
+            .catalog
+            .create(caller.0, product, idempotency_key.0.0)
+            .await?;
         let location = format!("/api/products/{}", product.id);
+        let (body, etag) = tagged(product);
         Ok(CreateProductResponse::Created(
-            SerdeJson(product.into()),
+            body,
             location,
+            etag,
+            replayed.then(|| "true".to_owned()),
         ))
+    }
+
+    /// Edit a product
+    ///
+    /// Changes the fields given and moves `updated_at` and the `ETag` on.
+    /// Only the product's owner or an admin may edit it. With `If-Match`,
+    /// only the version it names is edited; otherwise 412.
+    #[oai(path = "/:id", method = "patch", operation_id = "editProduct")]
+    async fn edit(
+        &self,
+        services: Data<&Services>,
+        caller: AccessToken,
+        /// The product's id.
+        id: Path<ProductId>,
+        /// The `ETag` of the version being edited.
+        #[oai(name = "If-Match")]
+        if_match: Header<EntityTags>,
+        body: JsonBody<ParsedEdit>,
+    ) -> Result<EditProductResponse, EditProblem> {
+        let if_match = if_match.0.0.unwrap_or(IfMatch::Any);
+        let product = services
+            .catalog
+            .edit(caller.0, id.0.0, if_match, body.0.0)
+            .await?;
+        let (body, etag) = tagged(product);
+        Ok(EditProductResponse::Ok(body, etag))
     }
 
     /// Delete a product
     ///
-    /// Only the product's owner or an admin may delete it.
+    /// Only the product's owner or an admin may delete it. With
+    /// `If-Match`, only the version it names is deleted; otherwise 412.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteProduct")]
     async fn delete(
         &self,
@@ -277,8 +505,12 @@ impl ProductsApi {
         caller: AccessToken,
         /// The product's id.
         id: Path<ProductId>,
+        /// The `ETag` of the version being deleted.
+        #[oai(name = "If-Match")]
+        if_match: Header<EntityTags>,
     ) -> Result<DeleteProductResponse, DeleteProblem> {
-        services.catalog.delete(caller.0, id.0.0).await?;
+        let if_match = if_match.0.0.unwrap_or(IfMatch::Any);
+        services.catalog.delete(caller.0, id.0.0, if_match).await?;
         Ok(DeleteProductResponse::Deleted)
     }
 }

@@ -3,6 +3,7 @@
 //! [`Error`], whose variants carry meaning (a taken username) rather than
 //! driver details.
 
+pub mod idempotency_keys;
 pub mod login_failures;
 pub mod models;
 mod pool;

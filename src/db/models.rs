@@ -39,6 +39,7 @@ pub struct ProductRow {
     pub name: String,
     pub description: Option<String>,
     pub price_cents: i64,
+    pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

@@ -48,11 +48,24 @@ diesel::table! {
         name -> Varchar,
         description -> Nullable<Text>,
         price_cents -> BigInt,
+        version -> Integer,
         created_at -> Datetime,
         updated_at -> Datetime,
     }
 }
 
+diesel::table! {
+    idempotency_keys (user_id, key_hash) {
+        user_id -> BigInt,
+        key_hash -> Binary,
+        request_hash -> Binary,
+        created -> Nullable<Mediumtext>,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+    }
+}
+
 diesel::joinable!(products -> users (owner_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, products, refresh_tokens);
+diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, products, refresh_tokens, idempotency_keys);

@@ -29,6 +29,12 @@ pub enum Error {
     NotFound,
     #[error("only the owner or an admin may do that")]
     Forbidden,
+    /// A conditional write (`If-Match`) found another version.
+    #[error("the product has changed since that version; fetch it again and retry")]
+    PreconditionFailed,
+    /// An idempotency key came back with a different request.
+    #[error("this Idempotency-Key was used with a different request; use a new key")]
+    IdempotencyKeyReused,
     /// The database does not answer or has no capacity to spare. The
     /// cause, when there is one, is logged, never shown.
     #[error("the database does not answer or is busy; try again shortly")]

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod error;
 pub mod passwords;
 pub mod price;
+pub mod search;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -38,6 +39,7 @@ impl Services {
         pool: crate::db::Pool,
         tokens: tokens::Tokens,
         passwords: passwords::Passwords,
+        cursors: cursor::Cursors,
         policies: Policies,
         clock: clock::Clock,
     ) -> Self {
@@ -56,7 +58,7 @@ impl Services {
                 throttle,
                 clock.clone(),
             ),
-            catalog: catalog::Catalog::new(pool.clone(), clock.clone()),
+            catalog: catalog::Catalog::new(pool.clone(), clock.clone(), cursors),
             pool,
             clock,
         }

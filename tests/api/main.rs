@@ -8,11 +8,14 @@
 mod auth;
 mod cli;
 mod connections;
+mod editing;
 mod errors;
 mod health;
 #[path = "../support/helpers.rs"]
 mod helpers;
 mod hostile;
+mod idempotency;
+mod listing;
 mod plans;
 mod products;
 mod sessions;

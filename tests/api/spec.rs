@@ -73,6 +73,7 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
             "checkReadiness",
             "createProduct",
             "deleteProduct",
+            "editProduct",
             "getCurrentUser",
             "getProduct",
             "listMyProducts",

@@ -233,6 +233,47 @@ impl TestApp {
         send(self.authed(Method::DELETE, &format!("/api/products/{id}"), token)).await
     }
 
+    pub async fn edit_product(
+        &self,
+        token: &str,
+        id: impl std::fmt::Display,
+        body: &Value,
+    ) -> Response {
+        send(
+            self.authed(Method::PATCH, &format!("/api/products/{id}"), token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Every item of a listing, page by page with `limit`, following
+    /// `next_cursor` with the same query; answers the ids in order.
+    pub async fn list_all_ids(&self, path: &str, token: Option<&str>, limit: u32) -> Vec<i64> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{path}{separator}limit={limit}");
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let request = match token {
+                Some(token) => self.authed(Method::GET, &url, token),
+                None => self.client.get(self.url(&url)),
+            };
+            let response = send(request).await;
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let page: Value = response.json().await.expect("json");
+            let items = page["items"].as_array().expect("items");
+            assert!(items.len() <= limit as usize);
+            ids.extend(items.iter().map(|p| p["id"].as_i64().expect("id")));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+
     /// Signs up `name` (email `name@example.com`) and returns its tokens.
     pub async fn new_user(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.com");
