@@ -23,9 +23,10 @@
 
 #[path = "../tests/support/server.rs"]
 mod server;
+#[path = "../tests/support/service.rs"]
+mod service;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use catalog::db::products::{ListQuery, SortColumn, SortValue, page_query};
@@ -39,68 +40,13 @@ use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{admin_sql, create_database, server_url};
+use service::Service;
 
 const OWNERS: i64 = 1_000;
 const SMALL: i64 = 20;
 const LARGE: i64 = 1_000_000;
 const PAGE: i64 = 20;
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
-
-/// The release binary, serving on a free port until dropped.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-    /// Its JWT secret, which also keys its page cursors.
-    secret: String,
-}
-
-impl Service {
-    async fn start(database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
-        command
-            .arg("serve")
-            .env_clear()
-            .env("DATABASE_URL", database_url)
-            .env("JWT_SECRET_KEY", &secret)
-            .env("LISTEN_ADDR", addr.to_string())
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Ok(size) = std::env::var("DATABASE_POOL_SIZE") {
-            command.env("DATABASE_POOL_SIZE", size);
-        }
-        let service = Self {
-            child: command.spawn().expect("the service starts"),
-            addr,
-            secret,
-        };
-        let client = reqwest::Client::new();
-        let ready = format!("http://{addr}/readyz");
-        for _ in 0..300 {
-            if let Ok(response) = client.get(&ready).send().await
-                && response.status() == 200
-            {
-                return service;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the service did not become ready");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Latencies of the requests that finished inside the measured window,
 /// and the CPU each process spent in it.

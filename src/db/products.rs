@@ -164,26 +164,28 @@ impl QueryFragment<Mysql> for PageQuery<'_> {
             out.push_bind_param::<BigInt, _>(max)?;
         }
         let column = query.column.sql();
-        let (order, beyond, reach) = if query.descending {
-            (" DESC", " < ", " <= ")
+        let (order, beyond) = if query.descending {
+            (" DESC", " < ")
         } else {
-            ("", " > ", " >= ")
+            ("", " > ")
         };
-        // (column, id) beyond the cursor, spelt so that the leading
-        // `column <= value` is a range on the index.
+        // (column, id) beyond the cursor, spelt as two ranges of the index
+        // (`column` beyond the value, or equal to it with `id` beyond), so
+        // that the read starts right after the cursor's row even when many
+        // rows share its value.
         if let Some((value, id)) = &query.after {
-            out.push_sql(" AND ");
-            out.push_sql(column);
-            out.push_sql(reach);
-            push_value(&mut out, value)?;
             out.push_sql(" AND (");
             out.push_sql(column);
             out.push_sql(beyond);
             push_value(&mut out, value)?;
-            out.push_sql(" OR `products`.`id`");
+            out.push_sql(" OR (");
+            out.push_sql(column);
+            out.push_sql(" = ");
+            push_value(&mut out, value)?;
+            out.push_sql(" AND `products`.`id`");
             out.push_sql(beyond);
             out.push_bind_param::<BigInt, _>(id)?;
-            out.push_sql(")");
+            out.push_sql("))");
         }
         out.push_sql(" ORDER BY ");
         out.push_sql(column);

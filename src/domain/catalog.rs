@@ -104,12 +104,16 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
-    /// The versions of product `id` that the tags name.
+    /// The versions of product `id` that the tags name. A weak tag
+    /// (`W/"…"`) names the same version as the strong one: a compressing
+    /// proxy, such as the bundled nginx, weakens the tags of what it
+    /// compresses, and compression does not change the product.
     fn versions(&self, id: i64) -> Option<Vec<i32>> {
         match self {
             Self::Any => None,
             Self::Tags(tags) => Some(
                 tags.iter()
+                    .map(|tag| tag.strip_prefix("W/").unwrap_or(tag))
                     .filter_map(|tag| Product::version_in_etag(id, tag))
                     .collect(),
             ),

@@ -10,6 +10,8 @@ mod cli;
 mod connections;
 mod editing;
 mod errors;
+#[path = "../support/explain.rs"]
+mod explain;
 mod health;
 #[path = "../support/helpers.rs"]
 mod helpers;

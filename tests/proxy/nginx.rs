@@ -363,3 +363,49 @@ async fn json_is_gzipped_except_under_auth() {
     let body: Value = login.json().await.unwrap();
     assert!(body["access_token"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_nginx_weakened_by_compressing_still_guards_an_edit() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("compressed").await;
+    let created = app
+        .create_product(
+            &user.access_token,
+            &json!({"name": "Long read", "price": 3, "description": "words ".repeat(200)}),
+        )
+        .await;
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let nginx = Nginx::start(app.addr).await;
+    let client = reqwest::Client::new();
+    let read = send(
+        client
+            .get(nginx.url(&format!("/api/products/{id}")))
+            .header("accept-encoding", "gzip"),
+    )
+    .await;
+    assert_eq!(
+        read.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with("W/\""),
+        "nginx weakens what it compresses: {etag}"
+    );
+    let patch = |tag: String, price: u32| {
+        send(
+            client
+                .patch(nginx.url(&format!("/api/products/{id}")))
+                .bearer_auth(&user.access_token)
+                .header("if-match", tag)
+                .json(&json!({ "price": price })),
+        )
+    };
+    assert_eq!(patch(etag.clone(), 4).await.status(), 200);
+    // The same (now stale) tag is refused the second time.
+    assert_problem(patch(etag, 5).await, 412, Some("If-Match")).await;
+}

@@ -1,0 +1,63 @@
+//! The release binary as a benchmark runs it: its own process on a free
+//! port, with a fresh JWT secret, until dropped. Included by path from
+//! `benches/pages.rs` and `benches/catalog.rs`.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The release binary, serving on a free port until dropped.
+pub struct Service {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Its JWT secret, which also keys its page cursors.
+    pub secret: String,
+}
+
+impl Service {
+    pub async fn start(database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("JWT_SECRET_KEY", &secret)
+            .env("LISTEN_ADDR", addr.to_string())
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Ok(size) = std::env::var("DATABASE_POOL_SIZE") {
+            command.env("DATABASE_POOL_SIZE", size);
+        }
+        let service = Self {
+            child: command.spawn().expect("the service starts"),
+            addr,
+            secret,
+        };
+        let client = reqwest::Client::new();
+        let ready = format!("http://{addr}/readyz");
+        for _ in 0..300 {
+            if let Ok(response) = client.get(&ready).send().await
+                && response.status() == 200
+            {
+                return service;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the service did not become ready");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
