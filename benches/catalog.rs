@@ -40,7 +40,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use secrecy::SecretString;
 use serde_json::Value;
-use server::{admin_sql, create_database, server_url};
+use server::{admin_sql, create_database, insert_owners, server_url};
 use service::Service;
 
 const OWNERS: i64 = 1_000;
@@ -253,15 +253,7 @@ async fn run() {
     let base = format!("http://{}", service.addr);
 
     let loading = Instant::now();
-    let owners = format!(
-        "INSERT INTO users (username, username_key, email, email_key, password_hash, role, \
-         created_at, updated_at) \
-         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {OWNERS}) \
-         SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), \
-         CONCAT('owner', i, '@example.com'), UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), \
-         'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n"
-    );
-    admin_sql(Some(&database), &[owners]).await;
+    admin_sql(Some(&database), &[insert_owners(OWNERS)]).await;
     let first_owner = {
         let mut conn = AsyncMysqlConnection::establish(&database_url)
             .await

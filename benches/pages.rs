@@ -39,7 +39,7 @@ use hyper::body::Bytes;
 use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use server::{admin_sql, create_database, server_url};
+use server::{admin_sql, create_database, insert_owners, server_url};
 use service::Service;
 
 const OWNERS: i64 = 1_000;
@@ -460,14 +460,7 @@ async fn run() {
     admin_sql(
         Some(&database),
         &[
-            format!(
-                "INSERT INTO users (username, username_key, email, email_key, password_hash, \
-                 role, created_at, updated_at) \
-                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
-                 SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), CONCAT('owner', i, '@example.com'), \
-                 UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
-                OWNERS - 1
-            ),
+            insert_owners(OWNERS - 1),
             insert_products(first_owner, 1, SMALL),
             "ANALYZE TABLE users, products".to_owned(),
         ],

@@ -60,21 +60,31 @@ fn json_kind(value: &Value) -> &'static str {
 
 /// Implements poem-openapi's [`Type`] for a type that stands for one
 /// value described by `$schema` (a [`MetaSchemaRef`]): the value types
-/// here and the parameter types in `params`.
+/// here, the parameter types in `params` and the edit body in
+/// `products`. A schema given by reference comes with the function that
+/// registers it.
 macro_rules! value_type {
-    ($ty:ty, $name:literal, required = $required:literal, $schema:expr) => {
-        impl Type for $ty {
+    ($ty:ty, $name:literal, required = $required:literal, $schema:expr
+        $(, register = $register:expr)?) => {
+        impl ::poem_openapi::types::Type for $ty {
             const IS_REQUIRED: bool = $required;
             type RawValueType = Self;
             type RawElementValueType = Self;
 
-            fn name() -> Cow<'static, str> {
+            fn name() -> ::std::borrow::Cow<'static, str> {
                 $name.into()
             }
 
-            fn schema_ref() -> MetaSchemaRef {
+            fn schema_ref() -> ::poem_openapi::registry::MetaSchemaRef {
                 $schema
             }
+
+            $(
+                fn register(registry: &mut ::poem_openapi::registry::Registry) {
+                    let register: fn(&mut ::poem_openapi::registry::Registry) = $register;
+                    register(registry);
+                }
+            )?
 
             fn as_raw_value(&self) -> Option<&Self::RawValueType> {
                 Some(self)

@@ -6,10 +6,8 @@
 //! spelling only and refuses a parameter given twice, since proxies and
 //! frameworks disagree about which of two values wins.
 
-use std::borrow::Cow;
-
 use poem::Request;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 
 use crate::domain::catalog::{DEFAULT_PAGE_SIZE, IdempotencyKey, IfMatch, MAX_PAGE_SIZE, Sort};
@@ -169,22 +167,14 @@ fn optional_once<T: Type, A: AsRef<str>>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProductSort(pub Sort);
 
-impl Type for ProductSort {
-    const IS_REQUIRED: bool = false;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "ProductSort".into()
-    }
-
-    /// A named enum, so generated clients share one type for it.
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Reference(Self::name().into_owned())
-    }
-
-    fn register(registry: &mut Registry) {
-        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+value_type!(
+    ProductSort,
+    "ProductSort",
+    required = false,
+    // A named enum, so generated clients share one type for it.
+    MetaSchemaRef::Reference("ProductSort".into()),
+    register = |registry| {
+        registry.create_schema::<ProductSort, _>("ProductSort".into(), |_| MetaSchema {
             description: Some(
                 "The order of a listing: a field, with `-` for descending. Ties are broken by \
                  id in the same direction.",
@@ -197,17 +187,7 @@ impl Type for ProductSort {
             ..MetaSchema::new("string")
         });
     }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+);
 
 impl ParseFromParameter for ProductSort {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
@@ -18,7 +17,7 @@ use crate::domain::values::{Description, ProductName};
 
 use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
-use super::fields::Nullable;
+use super::fields::{Nullable, value_type};
 use super::json::{SerdeJson, rfc3339};
 use super::params::{
     EntityTags, IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId,
@@ -59,40 +58,19 @@ pub struct EditProductRequest {
 /// An edit as parsed: `description` tells "left out" from "null".
 pub struct ParsedEdit(ProductEdit);
 
-impl Type for ParsedEdit {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        EditProductRequest::name()
-    }
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        EditProductRequest::schema_ref()
-    }
-
-    /// The request's own schema, which must name at least one field.
-    fn register(registry: &mut poem_openapi::registry::Registry) {
+value_type!(
+    ParsedEdit,
+    "EditProductRequest",
+    required = true,
+    EditProductRequest::schema_ref(),
+    // The request's own schema, which must name at least one field.
+    register = |registry| {
         EditProductRequest::register(registry);
-        if let Some(schema) = registry
-            .schemas
-            .get_mut(EditProductRequest::name().as_ref())
-        {
+        if let Some(schema) = registry.schemas.get_mut("EditProductRequest") {
             schema.min_properties = Some(1);
         }
     }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+);
 
 impl FromFields for ParsedEdit {
     fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {

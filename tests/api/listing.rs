@@ -115,8 +115,12 @@ async fn paging_in_any_sort_survives_inserts_and_deletes_between_pages() {
     ] {
         let app = TestApp::spawn().await;
         let (seller, _, made) = shop(&app).await;
-        let path = format!("/api/products?sort={sort}&limit=3");
-        let page: Value = app.get(&path).await.json().await.unwrap();
+        let page: Value = app
+            .get(&format!("/api/products?sort={sort}&limit=3"))
+            .await
+            .json()
+            .await
+            .unwrap();
         let mut seen: Vec<i64> = page["items"]
             .as_array()
             .unwrap()
@@ -142,26 +146,11 @@ async fn paging_in_any_sort_survives_inserts_and_deletes_between_pages() {
         .await;
         make(&app, &seller, "Zebra mug", 99.0, "last by name and price").await;
 
-        let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
-        loop {
-            let page: Value = app
-                .get(&format!("{path}&cursor={cursor}"))
-                .await
-                .json()
-                .await
-                .unwrap();
-            seen.extend(
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p["id"].as_i64().unwrap()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = next.to_owned(),
-                None => break,
-            }
-        }
+        let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        let rest = app
+            .list_ids_after(&format!("/api/products?sort={sort}"), None, 3, Some(cursor))
+            .await;
+        seen.extend(rest);
         let unique: HashSet<i64> = seen.iter().copied().collect();
         assert_eq!(
             unique.len(),

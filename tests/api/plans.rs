@@ -17,6 +17,7 @@ use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::explain::Explain;
+use crate::helpers::server::insert_owners;
 use crate::helpers::{TestApp, admin_sql, server_url};
 
 const OWNERS: i64 = 1_000;
@@ -39,13 +40,7 @@ async fn load(app: &TestApp) {
     admin_sql(
         Some(&app.database),
         &[
-            format!(
-                "INSERT INTO users (username, username_key, email, email_key, password_hash, \
-                 role, created_at, updated_at) {} \
-                 SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), CONCAT('owner', i, '@example.com'), \
-                 UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), 'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n",
-                numbers(OWNERS)
-            ),
+            insert_owners(OWNERS),
             format!(
                 "INSERT INTO products (owner_id, name, description, price_cents, created_at, \
                  updated_at) {} \

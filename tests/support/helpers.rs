@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 #[path = "server.rs"]
-mod server;
+pub mod server;
 pub use server::{admin_sql, server_url};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -249,9 +249,20 @@ impl TestApp {
     /// Every item of a listing, page by page with `limit`, following
     /// `next_cursor` with the same query; answers the ids in order.
     pub async fn list_all_ids(&self, path: &str, token: Option<&str>, limit: u32) -> Vec<i64> {
+        self.list_ids_after(path, token, limit, None).await
+    }
+
+    /// The ids of a listing from `cursor` (from the start when `None`) to
+    /// its end, page by page with `limit`.
+    pub async fn list_ids_after(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        limit: u32,
+        mut cursor: Option<String>,
+    ) -> Vec<i64> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
         loop {
             let mut url = format!("{path}{separator}limit={limit}");
             if let Some(cursor) = &cursor {

@@ -1,6 +1,9 @@
 //! The database server the tests and benchmarks use: where it is, and a
 //! way to run SQL on it as its admin user. Included by path from
-//! `tests/api/helpers.rs` and `benches/*.rs`.
+//! `tests/support/helpers.rs` and `benches/*.rs`.
+
+// Each includer uses a part.
+#![allow(dead_code)]
 
 /// The server's URL without a database name: `TEST_DATABASE_URL`, else
 /// `mysql://root@127.0.0.1:3306`.
@@ -40,4 +43,18 @@ pub async fn create_database(prefix: &str) -> String {
     )
     .await;
     name
+}
+
+/// SQL that adds accounts `owner1` to `owner<count>` (emails
+/// `owner<i>@example.com`, keys as the service computes them, a password
+/// hash nobody can log in with), for loading a catalog of many owners.
+pub fn insert_owners(count: i64) -> String {
+    format!(
+        "INSERT INTO users (username, username_key, email, email_key, password_hash, role, \
+         created_at, updated_at) \
+         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         SELECT CONCAT('owner', i), UNHEX(SHA2(CONCAT('owner', i), 256)), \
+         CONCAT('owner', i, '@example.com'), UNHEX(SHA2(CONCAT('owner', i, '@example.com'), 256)), \
+         'x', 'user', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM n"
+    )
 }
