@@ -213,6 +213,19 @@ async fn a_body_in_another_charset_gets_415() {
 /// ones that have broken services before (case mappings that change
 /// length, invisible and control characters, combining marks, bidi
 /// overrides, characters outside the Basic Multilingual Plane).
+/// `text` percent-encoded for a query string, every byte but the
+/// unreserved ones.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
     let tricky = prop::sample::select(vec![
@@ -256,6 +269,9 @@ async fn arbitrary_unicode_in_any_text_field_never_gets_a_5xx() {
 
     let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "1000000")]).await;
     let user = app.new_user("fuzzed").await;
+    let product = app.new_product(&user, "fuzzed product", 1.0).await["id"]
+        .as_i64()
+        .unwrap();
     let runtime = tokio::runtime::Handle::current();
     let strategy = (
         hostile_text(),
@@ -280,6 +296,11 @@ async fn arbitrary_unicode_in_any_text_field_never_gets_a_5xx() {
                     app.change_password(token, &json!({"current_password": c, "new_password": d})).await,
                     app.create_product(token, &json!({"name": a, "description": b, "price": 1})).await,
                     app.create_product(token, &json!({"name": "ok", "description": c, "price": d})).await,
+                    app.edit_product(token, product, &json!({"name": a, "description": b})).await,
+                    app.list_products(&format!("?q={}", encoded(&a))).await,
+                    app.list_products(&format!("?owner={}&sort={}", encoded(&b), encoded(&c))).await,
+                    app.list_products(&format!("?min_price={}&max_price={}", encoded(&c), encoded(&d))).await,
+                    app.my_products(token, &format!("?q={}&cursor={}", encoded(&d), encoded(&a))).await,
                 ];
                 for (i, response) in responses.into_iter().enumerate() {
                     let status = response.status().as_u16();

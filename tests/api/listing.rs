@@ -201,6 +201,10 @@ async fn filters_keep_what_they_say_and_combine() {
         ("q=the+whole+pie", named(&["apple pie"])),
         ("q=apple%20of%20a%20pie", named(&["apple pie"])),
         ("q=apple+jam", HashSet::new()),
+        // Words the index cannot hold (over 84 characters) or has not seen.
+        (&format!("q={}", "x".repeat(150)), HashSet::new()),
+        ("q=%E8%8C%B6%E6%9D%AF%E5%AD%90", HashSet::new()),
+        ("q=%C4%B0%C4%B0%C4%B0", HashSet::new()),
         // Prices are inclusive bounds.
         (
             "min_price=4.5",
