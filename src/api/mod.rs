@@ -79,8 +79,22 @@ pub fn app(
     let cors = (!cors_allowed_origins.is_empty()).then(|| {
         Cors::new()
             .allow_origins(cors_allowed_origins.iter().map(String::as_str))
-            .allow_headers(["authorization", "content-type", "x-request-id"])
-            .expose_headers(["location", "x-request-id", "www-authenticate"])
+            .allow_headers([
+                "authorization",
+                "content-type",
+                "x-request-id",
+                "if-match",
+                "if-none-match",
+                "idempotency-key",
+            ])
+            .expose_headers([
+                "location",
+                "x-request-id",
+                "www-authenticate",
+                "etag",
+                "idempotent-replayed",
+                "retry-after",
+            ])
     });
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())

@@ -91,6 +91,37 @@ async fn cors_headers_appear_only_for_configured_origins() {
     )
     .await;
     assert!(preflight.status().is_success());
+    // A browser may send the conditional and idempotency headers, and
+    // read the ETag and the replay mark.
+    let edit = send(
+        open.client
+            .request(reqwest::Method::OPTIONS, open.url("/api/products/1"))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "PATCH")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, if-match",
+            ),
+    )
+    .await;
+    assert!(edit.status().is_success(), "{}", edit.status());
+    let allowed = edit.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed.contains("if-match"), "{allowed}");
+    let methods = edit.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_uppercase();
+    assert!(methods.contains("PATCH"), "{methods}");
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for header in ["etag", "idempotent-replayed", "location", "retry-after"] {
+        assert!(exposed.contains(header), "{header} in {exposed}");
+    }
     let stranger = send(
         open.client
             .get(open.url("/api/products"))
