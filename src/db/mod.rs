@@ -76,15 +76,17 @@ impl From<diesel::result::Error> for Error {
 /// room rather than that the statement is wrong. diesel-async keeps only
 /// the driver's message, not its error code, so the message is matched:
 /// the driver's own I/O and closed-connection errors, and the server's
-/// "too many connections", "shutdown in progress" and lock wait timeout.
+/// "too many connections", "shutdown in progress", lock wait timeout and
+/// deadlock (the transaction was rolled back whole, so a retry is safe).
 fn unavailable(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
-    const MESSAGES: [&str; 5] = [
+    const MESSAGES: [&str; 6] = [
         "Input/output error",
         "Driver error: `Connection to the server is closed",
         "Too many connections",
         "Server shutdown in progress",
         "Lock wait timeout exceeded",
+        "Deadlock found when trying to get lock",
     ];
     match err {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
@@ -177,4 +179,33 @@ async fn last_insert_id(conn: &mut Conn) -> Result<i64> {
     .get_result(conn)
     .await?;
     Ok(id as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    use super::*;
+
+    fn server_error(message: &str) -> DieselError {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn retryable_failures_are_unavailable_and_others_are_query_errors() {
+        for message in [
+            "Deadlock found when trying to get lock; try restarting transaction",
+            "Lock wait timeout exceeded; try restarting transaction",
+            "Too many connections",
+        ] {
+            assert!(
+                matches!(Error::from(server_error(message)), Error::Unavailable(_)),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            Error::from(server_error("Unknown column 'x' in 'field list'")),
+            Error::Query(_)
+        ));
+    }
 }
