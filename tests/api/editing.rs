@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, send};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, WITH_ADMIN, assert_problem, send};
 
 fn etag(response: &reqwest::Response) -> String {
     response
@@ -88,12 +88,7 @@ async fn the_owner_edits_fields_and_the_version_and_updated_at_move_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_owner_or_an_admin_may_edit() {
-    let app = TestApp::spawn_with(&[
-        ("ADMIN_USERNAME", "boss"),
-        ("ADMIN_EMAIL", "boss@example.com"),
-        ("ADMIN_PASSWORD", "boss-password-123"),
-    ])
-    .await;
+    let app = TestApp::spawn_with(&WITH_ADMIN).await;
     let owner = app.new_user("maker").await;
     let stranger = app.new_user("stranger").await;
     let id = app.new_product(&owner, "Lamp", 20.0).await["id"]
@@ -129,13 +124,7 @@ async fn only_the_owner_or_an_admin_may_edit() {
         "Lamp"
     );
 
-    let login: Value = app
-        .login("boss", "boss-password-123")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().unwrap();
+    let admin = &app.access_token("boss", ADMIN_PASSWORD).await;
     let edited = app
         .edit_product(admin, id, &json!({"name": "Moderated lamp"}))
         .await;

@@ -25,16 +25,6 @@ async fn create_as(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwe
     .await
 }
 
-async fn fresh_token(app: &TestApp, user: &TestUser) -> String {
-    let login: Value = app
-        .login(&user.username, PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    login["access_token"].as_str().unwrap().to_owned()
-}
-
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
@@ -153,7 +143,7 @@ async fn keys_last_24_hours_and_are_purged_after() {
     );
     app.time.advance(Duration::from_secs(24 * 3600 - 1));
     // (A day on, the access token has long expired.)
-    let token = fresh_token(&app, &user).await;
+    let token = app.access_token(&user.username, PASSWORD).await;
     let within = create_as(&app, &token, "trip", &body).await;
     assert_eq!(within.status(), 201);
     assert_eq!(

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, WITH_ADMIN, assert_problem};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_returns_201_with_location_and_the_product() {
@@ -379,23 +379,12 @@ async fn delete_of_a_missing_product_is_404_and_a_bad_id_400() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_may_delete_any_product() {
-    let app = TestApp::spawn_with(&[
-        ("ADMIN_USERNAME", "boss"),
-        ("ADMIN_EMAIL", "boss@example.com"),
-        ("ADMIN_PASSWORD", "boss-password-123"),
-    ])
-    .await;
+    let app = TestApp::spawn_with(&WITH_ADMIN).await;
     let owner = app.new_user("regular").await;
     let id = app.new_product(&owner, "reported", 1.0).await["id"]
         .as_i64()
         .unwrap();
-    let login: Value = app
-        .login("boss", "boss-password-123")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin_token = login["access_token"].as_str().unwrap();
-    assert_eq!(app.delete_product(admin_token, id).await.status(), 204);
+    let admin_token = app.access_token("boss", ADMIN_PASSWORD).await;
+    assert_eq!(app.delete_product(&admin_token, id).await.status(), 204);
     assert_problem(app.get_product(id).await, 404, None).await;
 }

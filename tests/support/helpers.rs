@@ -30,6 +30,15 @@ pub use server::{admin_sql, server_url};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The variables that give a test app an admin, `boss`, with
+/// [`ADMIN_PASSWORD`].
+pub const WITH_ADMIN: [(&str, &str); 3] = [
+    ("ADMIN_USERNAME", "boss"),
+    ("ADMIN_EMAIL", "boss@example.com"),
+    ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+];
+pub const ADMIN_PASSWORD: &str = "boss-password-123";
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -175,6 +184,15 @@ impl TestApp {
             &json!({"username": username, "password": password}),
         )
         .await
+    }
+
+    /// Logs in and answers the access token; a failed login fails the
+    /// test.
+    pub async fn access_token(&self, username: &str, password: &str) -> String {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+        let body: Value = response.json().await.expect("json");
+        body["access_token"].as_str().expect("access").to_owned()
     }
 
     pub async fn refresh(&self, token: &str) -> Response {
