@@ -38,6 +38,7 @@ fn config(database: &str) -> Config {
         ("DATABASE_URL", url.as_str()),
         ("JWT_SECRET_KEY", secret.as_str()),
         ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("METRICS_ADDR", "127.0.0.1:0"),
         ("DATABASE_POOL_SIZE", "16"),
         ("DATABASE_ACQUIRE_TIMEOUT_SECS", "30"),
         // The enumeration run makes hundreds of failed logins on purpose.

@@ -87,6 +87,7 @@ async fn main() {
             uuid::Uuid::new_v4().to_string() + "-benchmark-secret",
         )
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("METRICS_ADDR", "127.0.0.1:0")
         .env("LOGIN_MAX_FAILURES", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 /// The smallest HS256 key we accept, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9000";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -52,6 +53,9 @@ pub struct Config {
     pub jwt_previous_secrets: Vec<SecretString>,
     /// `LISTEN_ADDR` (default `0.0.0.0:8080`).
     pub listen_addr: SocketAddr,
+    /// `METRICS_ADDR`: where `GET /metrics` is served, apart from the API
+    /// (default `127.0.0.1:9000`).
+    pub metrics_addr: SocketAddr,
     /// `ACCESS_TOKEN_TTL_SECS` (default 900, 15 minutes).
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a session from its
@@ -325,6 +329,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             login_max_failures,
             login_failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS", 15 * 60)?,
             listen_addr: self.listen_addr()?,
+            metrics_addr: self.parsed(
+                "METRICS_ADDR",
+                DEFAULT_METRICS_ADDR.parse().expect("valid default address"),
+                "an address such as 127.0.0.1:9000",
+            )?,
             access_token_ttl,
             refresh_token_ttl,
             cors_allowed_origins: self

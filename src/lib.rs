@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod monitoring;
 pub mod server;
 pub mod telemetry;
 
@@ -54,6 +55,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    metrics_listener: TcpListener,
+    metrics_addr: SocketAddr,
     endpoint: BoxEndpoint<'static>,
     http: HttpConfig,
     shutdown_grace: std::time::Duration,
@@ -73,6 +76,7 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         // Refused before anything else, like every other bad setting.
         let admin = config.admin.as_ref().map(admin_account).transpose()?;
+        monitoring::init();
         let pool = connect_and_migrate(&config.database).await?;
         let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
         let policies = Policies {
@@ -99,6 +103,14 @@ impl Application {
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        let metrics_bind_error = |source| StartupError::Bind {
+            addr: config.metrics_addr,
+            source,
+        };
+        let metrics_listener = TcpListener::bind(config.metrics_addr)
+            .await
+            .map_err(metrics_bind_error)?;
+        let metrics_addr = metrics_listener.local_addr().map_err(metrics_bind_error)?;
         let endpoint = api::app(services.clone(), &config.cors_allowed_origins).boxed();
         let http = HttpConfig {
             max_connections: server::connection_cap(
@@ -110,6 +122,8 @@ impl Application {
         Ok(Self {
             listener,
             local_addr,
+            metrics_listener,
+            metrics_addr,
             endpoint,
             http,
             shutdown_grace: config.shutdown_grace,
@@ -123,14 +137,29 @@ impl Application {
         self.local_addr
     }
 
+    /// The address `/metrics` is served on.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests
     /// finish for up to `SHUTDOWN_GRACE_SECS`.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) {
         tracing::info!(
             addr = %self.local_addr,
+            metrics_addr = %self.metrics_addr,
             max_connections = self.http.max_connections,
             "listening"
         );
+        // /metrics runs until the API has stopped, so a last scrape can
+        // see the drain.
+        let metrics = tokio::spawn(server::serve(
+            self.metrics_listener,
+            monitoring::endpoint(self.services.pool.clone()).boxed(),
+            HttpConfig::default(),
+            std::future::pending(),
+            std::time::Duration::ZERO,
+        ));
         let purge = tokio::spawn(purge_periodically(self.services, self.purge_interval));
         server::serve(
             self.listener,
@@ -141,6 +170,7 @@ impl Application {
         )
         .await;
         purge.abort();
+        metrics.abort();
         tracing::info!("server stopped");
     }
 }

@@ -112,9 +112,68 @@ pub fn app(
                 None => next.call(req).await.map(poem::IntoResponse::into_response),
             }
         })
+        .around({
+            let known = known.clone();
+            move |next, req| {
+                let known = known.clone();
+                async move { known.add_to_405(next.as_ref(), req).await }
+            }
+        })
         .around(move |next, req| {
             let known = known.clone();
-            async move { known.add_to_405(next.as_ref(), req).await }
+            async move { observe(&known, next.as_ref(), req).await }
         })
         .around(telemetry::serve_with_request_id)
+}
+
+/// Records a request's metrics: in flight while it runs, then counted and
+/// timed by operation and status class. A request no operation serves is
+/// `unmatched`, so arbitrary paths cannot grow the label set.
+async fn observe<E: Endpoint>(
+    known: &routes::Routes,
+    next: &E,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    let operation = known
+        .operation(req.method().as_str(), req.uri().path())
+        .unwrap_or("unmatched")
+        .to_owned();
+    let in_flight = InFlight::start();
+    let started = std::time::Instant::now();
+    let result = next.call(req).await.map(poem::IntoResponse::into_response);
+    drop(in_flight);
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(err) => err.status(),
+    };
+    let class = match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    let labels = [("operation", operation), ("status", class.to_owned())];
+    metrics::counter!("catalog_http_requests_total", &labels).increment(1);
+    metrics::histogram!("catalog_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+/// One request in `catalog_http_requests_in_flight`, until dropped (also
+/// when the client goes away mid-request and the handler is cancelled).
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn start() -> Self {
+        let gauge = metrics::gauge!("catalog_http_requests_in_flight");
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }

@@ -1,15 +1,23 @@
 //! The operations' path templates, read from the generated spec so they
 //! cannot drift from the routes. They give the `Allow` header of 405
-//! answers (RFC 9110 requires it), and the names of path parameters,
-//! which poem-openapi's route patterns call by position (`:param0`).
+//! answers (RFC 9110 requires it), the names of path parameters, which
+//! poem-openapi's route patterns call by position (`:param0`), and the
+//! operation a request is for, which labels its metrics.
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::Value;
 
-/// Path templates (`/api/products/{id}`) split into segments, and the
-/// methods each allows.
-pub struct Routes(Vec<(Vec<String>, HeaderValue)>);
+/// Every path template of the spec.
+pub struct Routes(Vec<Template>);
+
+/// A path template (`/api/products/{id}`) split into segments, the
+/// methods it allows, and each method's operationId.
+struct Template {
+    segments: Vec<String>,
+    allow: HeaderValue,
+    operations: Vec<(String, String)>,
+}
 
 fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
@@ -20,13 +28,21 @@ impl Routes {
         let paths = spec["paths"].as_object().into_iter().flatten();
         let routes = paths
             .filter_map(|(template, operations)| {
-                let methods: Vec<String> = operations
+                let operations: Vec<(String, String)> = operations
                     .as_object()?
-                    .keys()
-                    .map(|method| method.to_uppercase())
+                    .iter()
+                    .map(|(method, operation)| {
+                        let id = operation["operationId"].as_str().unwrap_or(method);
+                        (method.to_uppercase(), id.to_owned())
+                    })
                     .collect();
+                let methods: Vec<&str> = operations.iter().map(|(m, _)| m.as_str()).collect();
                 let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
-                Some((segments(template).map(str::to_owned).collect(), value))
+                Some(Template {
+                    segments: segments(template).map(str::to_owned).collect(),
+                    allow: value,
+                    operations,
+                })
             })
             .collect();
         Self(routes)
@@ -35,14 +51,10 @@ impl Routes {
     /// The template `path` matches, with what it allows. In `path`, a
     /// segment matches a template's `{parameter}` when `is_variable` says
     /// it may.
-    fn find(
-        &self,
-        path: &[&str],
-        is_variable: impl Fn(&str) -> bool,
-    ) -> Option<&(Vec<String>, HeaderValue)> {
-        self.0.iter().find(|(template, _)| {
-            template.len() == path.len()
-                && template.iter().zip(path).all(|(t, p)| {
+    fn find(&self, path: &[&str], is_variable: impl Fn(&str) -> bool) -> Option<&Template> {
+        self.0.iter().find(|template| {
+            template.segments.len() == path.len()
+                && template.segments.iter().zip(path).all(|(t, p)| {
                     (t.starts_with('{') && t.ends_with('}') && is_variable(p)) || t == p
                 })
         })
@@ -51,7 +63,17 @@ impl Routes {
     /// The `Allow` value for a request path, if it names an operation.
     pub fn allowed_methods(&self, path: &str) -> Option<&HeaderValue> {
         let path: Vec<&str> = segments(path).collect();
-        self.find(&path, |_| true).map(|(_, methods)| methods)
+        self.find(&path, |_| true).map(|template| &template.allow)
+    }
+
+    /// The operationId of `method` on `path`, if an operation serves it.
+    pub fn operation(&self, method: &str, path: &str) -> Option<&str> {
+        let path: Vec<&str> = segments(path).collect();
+        self.find(&path, |_| true)?
+            .operations
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, id)| id.as_str())
     }
 
     /// The spec's name for the path parameter that the route `pattern`
@@ -61,8 +83,10 @@ impl Routes {
         let position = pattern
             .iter()
             .position(|s| s.strip_prefix(':') == Some(param))?;
-        let (template, _) = self.find(&pattern, |s| s.starts_with(':'))?;
-        template[position].strip_prefix('{')?.strip_suffix('}')
+        let template = self.find(&pattern, |s| s.starts_with(':'))?;
+        template.segments[position]
+            .strip_prefix('{')?
+            .strip_suffix('}')
     }
 
     /// Middleware body: adds `Allow` to a 405.
@@ -86,8 +110,8 @@ mod tests {
 
     fn routes() -> Routes {
         Routes::from_spec(&serde_json::json!({"paths": {
-            "/api/products": {"get": {}, "post": {}},
-            "/api/products/{id}": {"get": {}, "delete": {}},
+            "/api/products": {"get": {"operationId": "list"}, "post": {"operationId": "create"}},
+            "/api/products/{id}": {"get": {"operationId": "get"}, "delete": {}},
             "/api/shops/{shop}/items/{item}": {"get": {}},
         }}))
     }
@@ -105,6 +129,15 @@ mod tests {
         );
         assert!(routes.allowed_methods("/api/products/42/x").is_none());
         assert!(routes.allowed_methods("/nope").is_none());
+    }
+
+    #[test]
+    fn requests_are_named_by_their_operation() {
+        let routes = routes();
+        assert_eq!(routes.operation("POST", "/api/products"), Some("create"));
+        assert_eq!(routes.operation("GET", "/api/products/42"), Some("get"));
+        assert_eq!(routes.operation("PUT", "/api/products/42"), None);
+        assert_eq!(routes.operation("GET", "/api/nope"), None);
     }
 
     #[test]

@@ -56,7 +56,11 @@ impl From<deadpool::PoolError> for Error {
         match err {
             // No connection came free in time (saturated), or none could
             // be opened (the database is down or refuses).
-            E::Timeout(_) | E::Backend(_) => Self::Unavailable(err.into()),
+            E::Timeout(_) => {
+                metrics::counter!("catalog_db_acquire_timeouts_total").increment(1);
+                Self::Unavailable(err.into())
+            }
+            E::Backend(_) => Self::Unavailable(err.into()),
             other => Self::Pool(other),
         }
     }
@@ -64,7 +68,13 @@ impl From<deadpool::PoolError> for Error {
 
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
-        if unavailable(&err) {
+        let kind = if unavailable(&err) {
+            "unavailable"
+        } else {
+            "query"
+        };
+        metrics::counter!("catalog_db_query_errors_total", "kind" => kind).increment(1);
+        if kind == "unavailable" {
             Self::Unavailable(err.into())
         } else {
             Self::Query(err)
@@ -100,7 +110,11 @@ fn unavailable(err: &diesel::result::Error) -> bool {
 
 /// Gets a pooled connection.
 pub async fn conn(pool: &Pool) -> Result<Conn> {
-    Ok(pool.get().await?)
+    let started = std::time::Instant::now();
+    let conn = pool.get().await;
+    metrics::histogram!("catalog_db_acquire_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    Ok(conn?)
 }
 
 /// Answers whether the database takes a trivial query.

@@ -115,6 +115,7 @@ impl Accounts {
     #[tracing::instrument(level = "debug", skip_all, fields(username = %account.username.as_str()))]
     pub async fn signup(&self, account: NewAccount) -> Result<Session> {
         let user = self.create(account, Role::User).await?;
+        metrics::counter!("catalog_signups_total").increment(1);
         let mut conn = db::conn(&self.pool).await?;
         let tokens = self.sessions.start(&mut conn, user.id, 0).await?;
         Ok(Session { user, tokens })
@@ -124,6 +125,20 @@ impl Accounts {
     /// fail alike, take alike long and are throttled alike.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
+        let outcome = self.check_login(name, password).await;
+        let label = match &outcome {
+            Ok(_) => Some("success"),
+            Err(Error::BadCredentials) => Some("bad_credentials"),
+            Err(Error::Throttled { .. }) => Some("throttled"),
+            Err(_) => None,
+        };
+        if let Some(label) = label {
+            metrics::counter!("catalog_logins_total", "outcome" => label).increment(1);
+        }
+        outcome
+    }
+
+    async fn check_login(&self, name: LoginName, password: Password) -> Result<Session> {
         let key = login_key(name.as_str());
         let mut conn = db::conn(&self.pool).await?;
         let row = db::users::find_by_login_key(&mut conn, unique_key(name.as_str(), &key)).await?;

@@ -19,6 +19,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Instant;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -107,13 +108,21 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let queued = Instant::now();
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        metrics::histogram!("catalog_password_hash_queue_seconds")
+            .record(queued.elapsed().as_secs_f64());
+        let slots = metrics::gauge!("catalog_password_hash_slots_in_use");
+        slots.set((self.cores - self.permits.available_permits()) as f64);
         let (areas, permits, cores) = (self.areas.clone(), self.permits.clone(), self.cores);
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let take = || areas.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let mut area = take().unwrap_or_default();
+            let started = Instant::now();
             let result = work(&mut area);
+            metrics::histogram!("catalog_password_hash_seconds")
+                .record(started.elapsed().as_secs_f64());
             {
                 let mut idle = areas.lock().unwrap_or_else(PoisonError::into_inner);
                 idle.push(area);
@@ -128,9 +137,13 @@ impl Passwords {
         self.jobs
             .send(job)
             .map_err(|_| Error::internal("the hashing threads are gone"))?;
-        result
-            .await
-            .map_err(|_| Error::internal("a hashing job failed"))?
+        let result = result.await;
+        // This slot comes free as `_permit` drops, right after.
+        slots.set(
+            self.cores
+                .saturating_sub(self.permits.available_permits() + 1) as f64,
+        );
+        result.map_err(|_| Error::internal("a hashing job failed"))?
     }
 }
 

@@ -156,7 +156,10 @@ impl Sessions {
             })
             .await?;
         match rotated {
-            Some(pair) => Ok(pair),
+            Some(pair) => {
+                metrics::counter!("catalog_refresh_rotations_total").increment(1);
+                Ok(pair)
+            }
             None => Err(self
                 .refusal(&mut conn, &hash, claims.exp, now)
                 .await?
@@ -185,6 +188,7 @@ impl Sessions {
         }
         if row.used_at.is_some() {
             let revoked = db::refresh_tokens::revoke_family(conn, &row.family_id, now).await?;
+            metrics::counter!("catalog_refresh_reuse_detected_total").increment(1);
             tracing::warn!(
                 user_id = row.user_id,
                 revoked,
@@ -207,6 +211,7 @@ impl Sessions {
             .await?
             .ok_or(TokenError::Revoked)?;
         db::refresh_tokens::revoke_family(&mut conn, &row.family_id, self.clock.now()).await?;
+        metrics::counter!("catalog_sessions_ended_total", "by" => "logout").increment(1);
         Ok(())
     }
 
@@ -216,6 +221,7 @@ impl Sessions {
     pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
         db::users::bump_token_version(conn, user_id).await?;
         db::refresh_tokens::revoke_user(conn, user_id, self.clock.now()).await?;
+        metrics::counter!("catalog_sessions_ended_total", "by" => "logout_all").increment(1);
         Ok(())
     }
 

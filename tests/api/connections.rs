@@ -48,6 +48,7 @@ impl Binary {
             .env("DATABASE_URL", format!("{}/{database}", server_url()))
             .env("JWT_SECRET_KEY", TEST_SECRET)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env("DATABASE_POOL_SIZE", "2")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")

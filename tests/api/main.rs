@@ -18,6 +18,7 @@ mod helpers;
 mod hostile;
 mod idempotency;
 mod listing;
+mod metrics;
 mod plans;
 mod products;
 mod sessions;

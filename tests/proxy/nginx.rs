@@ -409,3 +409,13 @@ async fn a_version_nginx_weakened_by_compressing_still_guards_an_edit() {
     // The same (now stale) tag is refused the second time.
     assert_problem(patch(etag, 5).await, 412, Some("If-Match")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_not_reachable_through_nginx() {
+    let app = TestApp::spawn().await;
+    let nginx = Nginx::start(app.addr).await;
+    let response = send(app.client.get(nginx.url("/metrics"))).await;
+    assert_eq!(response.status(), 404);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("catalog_"), "{body}");
+}

@@ -62,6 +62,7 @@ pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         ("DATABASE_URL", database_url),
         ("JWT_SECRET_KEY", TEST_SECRET),
         ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("METRICS_ADDR", "127.0.0.1:0"),
         ("DATABASE_POOL_SIZE", "4"),
         ("DATABASE_STARTUP_TIMEOUT_SECS", "10"),
         ("SHUTDOWN_GRACE_SECS", "5"),

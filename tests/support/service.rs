@@ -30,6 +30,7 @@ impl Service {
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET_KEY", &secret)
             .env("LISTEN_ADDR", addr.to_string())
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
