@@ -14,23 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DB_SERVER=$(printenv TEST_DATABASE_URL || echo mysql://root@127.0.0.1:3306)
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 CONTRACT=contract
 work=$(mktemp -d)
 app_pid=""
 nginx_pid=""
 database="catalog_contract_$$"
-
-sql() {
-    python3 - "$DB_SERVER" "$1" <<'PY'
-import os, subprocess, sys
-from urllib.parse import unquote, urlparse
-url, statement = urlparse(sys.argv[1]), sys.argv[2]
-client = next(c for c in ("mariadb", "mysql") if subprocess.call(["sh", "-c", f"command -v {c}"], stdout=subprocess.DEVNULL) == 0)
-env = dict(os.environ, MYSQL_PWD=unquote(url.password or ""))
-sys.exit(subprocess.call([client, "-h", url.hostname or "127.0.0.1", "-P", str(url.port or 3306),
-                          "-u", unquote(url.username or "root"), "-e", statement], env=env))
-PY
-}
 
 cleanup() {
     for pid in $nginx_pid $app_pid; do
@@ -42,20 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for() {
-    for _ in $(seq 1 100); do
-        if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    echo "error: $1 did not answer" >&2
-    return 1
-}
 
 timings=()
 step_start=0

@@ -2,10 +2,11 @@
 # The one test command: shell and Rust lints, formatting, and every test:
 # unit tests, HTTP tests against a real MySQL-compatible server (also
 # through the project's nginx config), the spec snapshot, and the
-# deployment checks (user-data script, Compose file); then the contract
-# checks (scripts/contract.sh). Needs nginx, the ShellCheck linter,
-# docker-compose and Chromium from Debian's packages, Node.js and Python;
-# .ci/run installs the Debian packages.
+# deployment checks (user-data script, Compose file); then the
+# monitoring checks (scripts/monitoring.sh) and the contract checks
+# (scripts/contract.sh). Needs nginx, the ShellCheck linter,
+# docker-compose, Prometheus and Chromium from Debian's packages, Node.js
+# and Python; .ci/run installs the Debian packages.
 #
 # The server is, in order: $TEST_DATABASE_URL (a mysql:// URL without a
 # database name; the user must be able to create databases), a server on
@@ -116,6 +117,9 @@ if [ -n "$leftovers" ]; then
     tests_status=1
 fi
 [ "$tests_status" -eq 0 ] || exit "$tests_status"
+
+stage "monitoring checks (promtool, a real Prometheus scraping the service)"
+scripts/monitoring.sh
 
 stage "contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
 scripts/contract.sh

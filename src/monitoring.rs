@@ -161,6 +161,10 @@ fn describe() {
         "Sessions ended, by how: logout or logout_all."
     );
     describe_gauge!(
+        "catalog_ready",
+        "1 when the last readiness check (/readyz) reached the database, 0 when it did not."
+    );
+    describe_gauge!(
         "catalog_uptime_seconds",
         Unit::Seconds,
         "Seconds since the process started recording."

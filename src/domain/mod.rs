@@ -70,7 +70,7 @@ impl Services {
     /// two seconds.
     pub async fn ready(&self) -> Result<()> {
         let ping = crate::db::ping(&self.pool);
-        match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        let ready = match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
                 tracing::warn!(error = %crate::telemetry::error_chain(&err), "readiness check failed");
@@ -80,6 +80,8 @@ impl Services {
                 tracing::warn!("readiness check timed out");
                 Err(Error::Unavailable(None))
             }
-        }
+        };
+        metrics::gauge!("catalog_ready").set(if ready.is_ok() { 1.0 } else { 0.0 });
+        ready
     }
 }
