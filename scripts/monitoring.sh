@@ -6,7 +6,9 @@
 #   series that should raise it and stays quiet on healthy ones);
 # - a real Prometheus scrapes the service (running against its own
 #   database) every second; after some traffic, its query API must give
-#   the series the traffic made, with the values it made.
+#   the series the traffic made, with the values it made;
+# - the Grafana dashboard parses, every query in it names only series the
+#   service exports, and its datasource is the provisioned one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,4 +111,39 @@ expect 'catalog_db_pool_max_connections' 10
 expect 'count(process_resident_memory_bytes > 1000000)' 1
 # The histogram has the operation label and every bucket (14 and +Inf).
 expect 'count(catalog_http_request_duration_seconds_bucket{operation="listProducts",status="2xx"})' 15
+echo "==> the Grafana dashboard names only series the service exports"
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt"
+python3 - "$work/metrics.txt" monitoring/grafana/dashboards/catalog.json \
+    monitoring/grafana/provisioning/datasources/prometheus.yml <<'PY'
+import json, re, sys
+metrics_text, dashboard_path, datasource_path = sys.argv[1:]
+exported = {"up"}
+for line in open(metrics_text):
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split()
+        exported.add(name)
+        if kind in ("histogram", "summary"):
+            exported.update(name + suffix for suffix in ("_bucket", "_sum", "_count"))
+uid = re.search(r"^\s*uid:\s*(\S+)", open(datasource_path).read(), re.M).group(1)
+dashboard = json.load(open(dashboard_path))
+problems, targets = [], 0
+for panel in dashboard["panels"]:
+    if panel["type"] == "row":
+        continue
+    if panel.get("datasource", {}).get("uid") != uid:
+        problems.append(f"{panel['title']}: datasource is not {uid}")
+    for target in panel["targets"]:
+        targets += 1
+        if target.get("datasource", {}).get("uid") != uid:
+            problems.append(f"{panel['title']}: a query's datasource is not {uid}")
+        names = set(re.findall(r"\b(?:catalog|process)_[a-z0-9_]+\b|\bup\b", target["expr"]))
+        if not names:
+            problems.append(f"{panel['title']}: {target['expr']} names no metric")
+        for name in names - exported:
+            problems.append(f"{panel['title']}: {name} is not exported")
+if problems:
+    sys.exit("dashboard: " + "; ".join(problems))
+print(f"ok  {targets} queries in {len(dashboard['panels'])} panels name exported series, datasource {uid}")
+PY
+
 echo "==> monitoring checks passed"

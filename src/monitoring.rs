@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
@@ -48,6 +48,7 @@ fn exporter() -> &'static Exporter {
             }
         };
         describe();
+        start_at_zero();
         let process = metrics_process::Collector::default();
         process.describe();
         gauge!(
@@ -91,6 +92,31 @@ fn render(pool: Data<&db::Pool>) -> Response {
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
         .with_status(StatusCode::OK)
         .into_response()
+}
+
+/// Publishes every event counter at 0 from the start, so a first event is
+/// an increase Prometheus can see (`increase()` of a series that appears
+/// at 1 is 0) and dashboards show 0 rather than "no data".
+fn start_at_zero() {
+    for name in [
+        "catalog_signups_total",
+        "catalog_refresh_rotations_total",
+        "catalog_refresh_reuse_detected_total",
+        "catalog_db_acquire_timeouts_total",
+    ] {
+        counter!(name).absolute(0);
+    }
+    for outcome in ["success", "bad_credentials", "throttled"] {
+        counter!("catalog_logins_total", "outcome" => outcome).absolute(0);
+    }
+    for by in ["logout", "logout_all"] {
+        counter!("catalog_sessions_ended_total", "by" => by).absolute(0);
+    }
+    for kind in ["unavailable", "query"] {
+        counter!("catalog_db_query_errors_total", "kind" => kind).absolute(0);
+    }
+    gauge!("catalog_http_requests_in_flight").set(0.0);
+    gauge!("catalog_password_hash_slots_in_use").set(0.0);
 }
 
 /// The HELP lines of every metric the service records.

@@ -9,6 +9,11 @@ use serde_json::Value;
 
 /// The resolved configuration, as JSON, with `env` as the .env file.
 fn resolved(env: &str) -> Result<Value, String> {
+    resolved_with(env, &[])
+}
+
+/// [`resolved`] with more arguments before `config` (`--profile …`).
+fn resolved_with(env: &str, options: &[&str]) -> Result<Value, String> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir =
         std::env::temp_dir().join(format!("catalog-compose-{}", uuid::Uuid::new_v4().simple()));
@@ -22,6 +27,7 @@ fn resolved(env: &str) -> Result<Value, String> {
         .arg(repo.join("docker-compose.yml"))
         .arg("--env-file")
         .arg(&env_file)
+        .args(options)
         .arg("config")
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -118,4 +124,99 @@ fn the_compose_file_refuses_to_run_without_its_secrets() {
         let error = resolved(&env).expect_err(missing);
         assert!(error.contains(missing), "{error}");
     }
+}
+
+#[test]
+fn the_monitoring_profile_adds_prometheus_and_grafana_wired_to_the_repo_files() {
+    // Without the profile nothing changes: the two services belong to it
+    // alone (this Compose lists them in `config` anyway, with the profile
+    // that keeps `up` from starting them).
+    let plain = resolved(ENV).unwrap();
+    for (name, service) in plain["services"].as_object().unwrap() {
+        let profiles = service.get("profiles").cloned().unwrap_or_default();
+        if name == "prometheus" || name == "grafana" {
+            assert_eq!(profiles, serde_json::json!(["monitoring"]), "{name}");
+        } else {
+            assert!(profiles.is_null(), "{name} is in a profile: {profiles}");
+        }
+    }
+
+    let env = format!("{ENV}GRAFANA_ADMIN_PASSWORD=grafana-pass-789\nGRAFANA_PORT=3300\n");
+    let config = resolved_with(&env, &["--profile", "monitoring"]).unwrap();
+    let services = &config["services"];
+    let (prometheus, grafana, app) = (
+        &services["prometheus"],
+        &services["grafana"],
+        &services["app"],
+    );
+    assert!(
+        prometheus["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("prom/prometheus:")
+    );
+    assert!(
+        prometheus.get("ports").is_none(),
+        "Prometheus is not published"
+    );
+    let mounts = |service: &Value| -> Vec<(String, String)> {
+        service["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // `source:target:mode` here; `{source, target}` in Compose v2.
+            .map(|v| match v.as_str() {
+                Some(short) => {
+                    let mut parts = short.split(':');
+                    let source = parts.next().unwrap_or_default().to_owned();
+                    (source, parts.next().unwrap_or_default().to_owned())
+                }
+                None => (
+                    v["source"].as_str().unwrap_or_default().to_owned(),
+                    v["target"].as_str().unwrap_or_default().to_owned(),
+                ),
+            })
+            .collect()
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mounted = |service: &Value, dir: &str, target: &str| {
+        let source = repo.join(dir);
+        assert!(
+            mounts(service)
+                .iter()
+                .any(|(s, t)| Path::new(s) == source && t == target),
+            "{dir} on {target}: {:?}",
+            mounts(service)
+        );
+        assert!(source.is_dir(), "{dir} exists");
+    };
+    mounted(prometheus, "monitoring/prometheus", "/etc/prometheus");
+    mounted(
+        grafana,
+        "monitoring/grafana/provisioning",
+        "/etc/grafana/provisioning",
+    );
+    mounted(
+        grafana,
+        "monitoring/grafana/dashboards",
+        "/etc/grafana/dashboards",
+    );
+    let ports = grafana["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["published"].to_string().trim_matches('"'), "3300");
+    assert_eq!(ports[0]["target"], 3000);
+    assert_eq!(
+        grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"],
+        "grafana-pass-789"
+    );
+    // The replicas serve /metrics to the network on the port the
+    // Prometheus config scrapes, and do not publish it.
+    assert_eq!(app["environment"]["METRICS_ADDR"], "0.0.0.0:9000");
+    assert!(app.get("ports").is_none());
+    let scrape =
+        std::fs::read_to_string(repo.join("monitoring/prometheus/prometheus.yml")).unwrap();
+    assert!(
+        scrape.contains("names: [app]") && scrape.contains("port: 9000"),
+        "{scrape}"
+    );
 }
