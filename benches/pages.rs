@@ -599,6 +599,51 @@ async fn run() {
         find(&rows, "first page, 1M rows", 64).service.per_second(),
     );
 
+    // What scraping costs: the first page at 16 connections without and
+    // with a GET /metrics every second (Prometheus's load at a 1 s
+    // interval), taking turns three times.
+    println!();
+    println!("scrape overhead: first page, 1M rows, 16 conns, {seconds} s per run, in turns:");
+    let path = format!("/api/products?limit={PAGE}");
+    let processes = Processes {
+        service: Some(service.child.id()),
+        load: std::process::id(),
+        database: local_database_pid(),
+    };
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let plain = http_load(service.addr, &path, None, 16, seconds, processes).await;
+        without.push(plain.per_second());
+        let scraper = tokio::spawn({
+            let url = format!("http://{}/metrics", service.metrics);
+            async move {
+                let client = reqwest::Client::new();
+                let mut ticks = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    ticks.tick().await;
+                    let response = client.get(&url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.unwrap();
+                }
+            }
+        });
+        let scraped = http_load(service.addr, &path, None, 16, seconds, processes).await;
+        scraper.abort();
+        with.push(scraped.per_second());
+        println!(
+            "  without scrape {:>8.0} req/s   with a 1 s scrape {:>8.0} req/s",
+            plain.per_second(),
+            scraped.per_second()
+        );
+    }
+    let mean = |runs: &[f64]| runs.iter().sum::<f64>() / runs.len() as f64;
+    println!(
+        "  mean: {:.0} vs {:.0} req/s: scraping costs {:.1}%",
+        mean(&without),
+        mean(&with),
+        (1.0 - mean(&with) / mean(&without)) * 100.0
+    );
+
     println!();
     println!("CPU per request, microseconds (all processes share the {cores} cores):");
     println!(

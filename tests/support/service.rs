@@ -2,6 +2,9 @@
 //! port, with a fresh JWT secret, until dropped. Included by path from
 //! `benches/pages.rs` and `benches/catalog.rs`.
 
+// Each includer uses a part.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,6 +13,8 @@ use std::time::Duration;
 pub struct Service {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Where it serves `/metrics`.
+    pub metrics: SocketAddr,
     /// Its JWT secret, which also keys its page cursors.
     pub secret: String,
 }
@@ -22,6 +27,12 @@ impl Service {
             .unwrap()
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
         let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
         command
@@ -30,7 +41,7 @@ impl Service {
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET_KEY", &secret)
             .env("LISTEN_ADDR", addr.to_string())
-            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("METRICS_ADDR", metrics.to_string())
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -40,6 +51,7 @@ impl Service {
         let service = Self {
             child: command.spawn().expect("the service starts"),
             addr,
+            metrics,
             secret,
         };
         let client = reqwest::Client::new();
