@@ -15,17 +15,18 @@ use tokio::task::JoinHandle;
 use crate::helpers::{TEST_SECRET, admin_sql, create_database, free_port, server_url};
 
 /// The `catalog` binary serving its own database on a free port, its
-/// log lines collected as they come.
-struct Binary {
+/// log lines collected as they come. `vars` come after the defaults, so
+/// they override them.
+pub struct Binary {
     child: Child,
-    port: u16,
+    pub port: u16,
     database: String,
     logs: Arc<Mutex<String>>,
     log_reader: Option<JoinHandle<()>>,
 }
 
 impl Binary {
-    async fn start(vars: &[(&str, &str)]) -> Self {
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
         Self::start_with_file_limit(vars, None).await
     }
 

@@ -2,66 +2,11 @@
 //! series Prometheus would scrape.
 
 use std::collections::HashMap;
-use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::json;
-use tokio::process::{Child, Command};
 
-use crate::helpers::{PASSWORD, TEST_SECRET, admin_sql, create_database, free_port, server_url};
-
-struct Binary {
-    child: Child,
-    api: String,
-    metrics: String,
-    database: String,
-}
-
-impl Binary {
-    async fn start() -> Self {
-        let database = create_database().await;
-        let (api_port, metrics_port) = (free_port(), free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_catalog"))
-            .env_clear()
-            .env("DATABASE_URL", format!("{}/{database}", server_url()))
-            .env("JWT_SECRET_KEY", TEST_SECRET)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{api_port}"))
-            .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-            .env("LOGIN_MAX_FAILURES", "2")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary runs");
-        let binary = Self {
-            child,
-            api: format!("http://127.0.0.1:{api_port}"),
-            metrics: format!("http://127.0.0.1:{metrics_port}"),
-            database,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(response) = client.get(format!("{}/readyz", binary.api)).send().await
-                && response.status() == 200
-            {
-                return binary;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the binary did not start");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let database = self.database.clone();
-        tokio::spawn(async move {
-            admin_sql(None, &[format!("DROP DATABASE IF EXISTS `{database}`")]).await;
-        });
-    }
-}
+use crate::connections::Binary;
+use crate::helpers::{PASSWORD, free_port};
 
 /// Samples of a Prometheus text exposition: `name{labels}` → value.
 fn samples(text: &str) -> HashMap<String, f64> {
@@ -76,9 +21,17 @@ fn samples(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_the_traffic_on_their_own_port_only() {
-    let binary = Binary::start().await;
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let binary = Binary::start(&[
+        ("METRICS_ADDR", &metrics_addr),
+        ("LOGIN_MAX_FAILURES", "2"),
+        // The pool size the series must report.
+        ("DATABASE_POOL_SIZE", "10"),
+    ])
+    .await;
     let client = reqwest::Client::new();
-    let api = |path: &str| format!("{}{path}", binary.api);
+    let api = |path: &str| format!("http://127.0.0.1:{}{path}", binary.port);
     let signup = client
         .post(api("/api/auth/signup"))
         .json(&json!({"username": "metered", "email": "m@example.com", "password": PASSWORD}))
@@ -110,7 +63,7 @@ async fn metrics_count_the_traffic_on_their_own_port_only() {
     assert_eq!(leaked.status(), 404);
 
     let response = client
-        .get(format!("{}/metrics", binary.metrics))
+        .get(format!("http://{metrics_addr}/metrics"))
         .send()
         .await
         .unwrap();
