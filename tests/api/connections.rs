@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TEST_SECRET, admin_sql, create_database, free_port, server_url};
+use crate::helpers::{TEST_SECRET, create_database, drop_database, free_port, server_url};
 
 /// The `catalog` binary serving its own database on a free port, its
 /// log lines collected as they come. `vars` come after the defaults, so
@@ -190,11 +190,9 @@ impl Binary {
 impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let database = self.database.clone();
-        // Best effort: the database outlives a panicking test otherwise.
-        tokio::spawn(async move {
-            admin_sql(None, &[format!("DROP DATABASE IF EXISTS `{database}`")]).await;
-        });
+        // Waited for: a task spawned here would die with the test's
+        // runtime and leave the database behind.
+        drop_database(std::mem::take(&mut self.database));
     }
 }
 

@@ -332,25 +332,30 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
-    /// Drops the test's database. Drop cannot await, so a short-lived
-    /// runtime on its own thread does the work.
     fn drop(&mut self) {
-        if std::env::var_os("TEST_KEEP_DATABASES").is_some() {
-            return;
-        }
-        let database = std::mem::take(&mut self.database);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(admin_sql(
-                None,
-                &[format!("DROP DATABASE IF EXISTS `{database}`")],
-            ));
-        })
-        .join();
+        drop_database(std::mem::take(&mut self.database));
     }
+}
+
+/// Drops a test's database, unless `TEST_KEEP_DATABASES` is set. For
+/// `Drop`, which cannot await: a short-lived runtime on its own thread
+/// does the work, and the caller waits for it, so the database is gone
+/// even when the test's runtime is shutting down.
+pub fn drop_database(database: String) {
+    if std::env::var_os("TEST_KEEP_DATABASES").is_some() {
+        return;
+    }
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(admin_sql(
+            None,
+            &[format!("DROP DATABASE IF EXISTS `{database}`")],
+        ));
+    })
+    .join();
 }
 
 /// The names of a response's headers, sorted, without those that differ
