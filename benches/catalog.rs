@@ -205,28 +205,13 @@ async fn deep_position(conn: &mut AsyncMysqlConnection, sort: Sort) -> (SortValu
     };
     let (at, cents, name, id): (NaiveDateTime, i64, String, i64) =
         query.offset(DEPTH - 1).first(conn).await.unwrap();
-    match sort {
-        Sort::OldestFirst | Sort::NewestFirst => (
+    match sort.column() {
+        SortColumn::CreatedAt => (
             SortValue::Time(at),
             Position::Time(at.and_utc().timestamp_micros(), id),
         ),
-        Sort::CheapestFirst | Sort::DearestFirst => {
-            (SortValue::Cents(cents), Position::Cents(cents, id))
-        }
-        Sort::NameAscending | Sort::NameDescending => {
-            (SortValue::Text(name.clone()), Position::Text(name, id))
-        }
-    }
-}
-
-fn column(sort: Sort) -> (SortColumn, bool) {
-    match sort {
-        Sort::NewestFirst => (SortColumn::CreatedAt, true),
-        Sort::OldestFirst => (SortColumn::CreatedAt, false),
-        Sort::CheapestFirst => (SortColumn::Price, false),
-        Sort::DearestFirst => (SortColumn::Price, true),
-        Sort::NameAscending => (SortColumn::Name, false),
-        Sort::NameDescending => (SortColumn::Name, true),
+        SortColumn::Price => (SortValue::Cents(cents), Position::Cents(cents, id)),
+        SortColumn::Name => (SortValue::Text(name.clone()), Position::Text(name, id)),
     }
 }
 
@@ -315,7 +300,7 @@ async fn run() {
 
     let mut shapes = Vec::new();
     for sort in Sort::ALL {
-        let (column, descending) = column(sort);
+        let (column, descending) = (sort.column(), sort.descending());
         let base_query = ListQuery {
             owner: None,
             search: None,

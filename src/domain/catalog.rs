@@ -159,7 +159,8 @@ impl Sort {
         Self::ALL.into_iter().find(|sort| sort.name() == name)
     }
 
-    fn column(self) -> SortColumn {
+    /// The column this order sorts by.
+    pub fn column(self) -> SortColumn {
         match self {
             Self::NewestFirst | Self::OldestFirst => SortColumn::CreatedAt,
             Self::CheapestFirst | Self::DearestFirst => SortColumn::Price,
@@ -167,7 +168,8 @@ impl Sort {
         }
     }
 
-    fn descending(self) -> bool {
+    /// Whether this order runs from high to low.
+    pub fn descending(self) -> bool {
         matches!(
             self,
             Self::NewestFirst | Self::DearestFirst | Self::NameDescending
