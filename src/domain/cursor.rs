@@ -10,19 +10,13 @@
 //! another one's position. Cursors made under a previous JWT key still
 //! verify while that key is listed. Clients must not read them.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+use super::signing::Signer;
 
 /// Tells this key apart from every other use of the JWT secret.
 const KEY_PURPOSE: &[u8] = b"catalog page cursor v1";
-/// Bytes of the tag kept in a cursor: 128 bits.
-const TAG_BYTES: usize = 16;
 
 /// Where a page ended: its last product's sort value and id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,68 +30,35 @@ pub enum Position {
 /// Signs and checks cursors.
 #[derive(Clone)]
 pub struct Cursors {
-    /// The current key first, then the previous ones.
-    keys: Vec<[u8; 32]>,
+    signer: Signer,
 }
 
 impl Cursors {
     pub fn new(current: &SecretString, previous: &[SecretString]) -> Self {
-        let keys = std::iter::once(current)
-            .chain(previous)
-            .map(|secret| {
-                let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
-                    .expect("HMAC takes a key of any length");
-                mac.update(KEY_PURPOSE);
-                mac.finalize().into_bytes().into()
-            })
-            .collect();
-        Self { keys }
-    }
-
-    fn mac(key: &[u8; 32], payload: &[u8], query: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
-        mac.update(payload);
-        mac.update(&[0]);
-        mac.update(query.as_bytes());
-        mac
+        Self {
+            signer: Signer::new(KEY_PURPOSE, current, previous),
+        }
     }
 
     /// A cursor for `position` in the query described by `query`.
     pub fn encode(&self, position: &Position, query: &str) -> String {
         let payload = serde_json::to_vec(position).expect("a position serializes");
-        let tag = Self::mac(&self.keys[0], &payload, query)
-            .finalize()
-            .into_bytes();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
-        )
+        self.signer.sign(&payload, query.as_bytes())
     }
 
     /// The position in a cursor this service made for `query`; anything
     /// else is `None`.
     pub fn decode(&self, cursor: &str, query: &str) -> Option<Position> {
-        let (payload, tag) = cursor.split_once('.')?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if tag.len() != TAG_BYTES {
-            return None;
-        }
-        let genuine = self.keys.iter().any(|key| {
-            Self::mac(key, &payload, query)
-                .verify_truncated_left(&tag)
-                .is_ok()
-        });
-        if !genuine {
-            return None;
-        }
+        let payload = self.signer.verify(cursor, query.as_bytes())?;
         serde_json::from_slice(&payload).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     fn secret(text: &str) -> SecretString {

@@ -11,6 +11,7 @@ pub mod passwords;
 pub mod price;
 pub mod search;
 pub mod sessions;
+mod signing;
 pub mod throttle;
 pub mod tokens;
 pub mod values;
