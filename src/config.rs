@@ -33,6 +33,10 @@ pub struct DatabaseConfig {
     /// `DATABASE_STARTUP_TIMEOUT_SECS`: how long start-up waits for the
     /// database to answer (default 60).
     pub startup_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_SECS`: the most a request may wait on
+    /// the database in all, acquiring connections and running statements
+    /// (default 5).
+    pub statement_timeout: Duration,
 }
 
 /// `ADMIN_*`: the account ensured at start-up, when a password is given.
@@ -245,6 +249,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             pool_size,
             acquire_timeout: self.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
             startup_timeout: self.seconds("DATABASE_STARTUP_TIMEOUT_SECS", 60)?,
+            statement_timeout: self.seconds("DATABASE_STATEMENT_TIMEOUT_SECS", 5)?,
         })
     }
 
@@ -376,6 +381,7 @@ mod tests {
         assert_eq!(config.login_max_failures, 10);
         assert_eq!(config.login_failure_window, Duration::from_secs(900));
         assert!(config.jwt_previous_secrets.is_empty());
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Application {
         // Refused before anything else, like every other bad setting.
         let admin = config.admin.as_ref().map(admin_account).transpose()?;
         monitoring::init();
-        let pool = connect_and_migrate(&config.database).await?;
+        let db = connect_and_migrate(&config.database).await?;
         let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
         let policies = Policies {
             sessions: SessionPolicy {
@@ -92,7 +92,7 @@ impl Application {
         };
         let passwords = Passwords::new()?;
         let cursors = Cursors::new(&config.jwt_secret, &config.jwt_previous_secrets);
-        let services = Services::new(pool, tokens, passwords, cursors, policies, clock);
+        let services = Services::new(db, tokens, passwords, cursors, policies, clock);
         ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {
@@ -155,7 +155,7 @@ impl Application {
         // see the drain.
         let metrics = tokio::spawn(server::serve(
             self.metrics_listener,
-            monitoring::endpoint(self.services.pool.clone()).boxed(),
+            monitoring::endpoint(self.services.db.pool().clone()).boxed(),
             HttpConfig::default(),
             std::future::pending(),
             std::time::Duration::ZERO,
@@ -178,7 +178,7 @@ impl Application {
 /// Builds the pool, waits for the database and applies migrations.
 pub async fn connect_and_migrate(
     config: &config::DatabaseConfig,
-) -> Result<db::Pool, StartupError> {
+) -> Result<db::Database, StartupError> {
     let pool = db::pool(
         &config.url,
         &db::PoolOptions {
@@ -186,10 +186,11 @@ pub async fn connect_and_migrate(
             acquire_timeout: config.acquire_timeout,
         },
     );
-    wait_for_database(&pool, config.startup_timeout).await?;
-    let applied = db::migrate(&pool).await?;
+    let db = db::Database::new(pool, config.statement_timeout);
+    wait_for_database(&db, config.startup_timeout).await?;
+    let applied = db::migrate(db.pool()).await?;
     tracing::info!(applied, "database migrations are up to date");
-    Ok(pool)
+    Ok(db)
 }
 
 /// The admin account `ADMIN_*` describe, validated by the account rules;
@@ -212,12 +213,12 @@ fn admin_account(admin: &AdminConfig) -> Result<AdminAccount, config::ConfigErro
 
 /// Waits for the database with a capped exponential backoff, logging each
 /// failed attempt, and gives up once `deadline` has passed.
-async fn wait_for_database(pool: &db::Pool, deadline: Duration) -> Result<(), db::Error> {
+async fn wait_for_database(database: &db::Database, deadline: Duration) -> Result<(), db::Error> {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1u32;
     loop {
-        match db::ping(pool).await {
+        match db::ping(database).await {
             Ok(()) => return Ok(()),
             Err(err) if started.elapsed() + delay < deadline => {
                 tracing::warn!(

@@ -98,6 +98,13 @@ pub fn app(
     });
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())
+        .around({
+            let services = services.clone();
+            move |next, req| {
+                let services = services.clone();
+                async move { services.request(next.call(req)).await }
+            }
+        })
         .data(services)
         .catch_all_error({
             let known = known.clone();

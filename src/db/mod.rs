@@ -12,6 +12,9 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod users;
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -108,8 +111,104 @@ fn unavailable(err: &diesel::result::Error) -> bool {
     }
 }
 
+/// The pool, and how long one unit of work (a request) may wait on the
+/// database in all.
+///
+/// Every statement runs through [`Database::run`], inside a deadline: what
+/// is left of the budget that [`Database::budgeted`] gave the unit of
+/// work, or a whole `statement_timeout` outside one. Time spent elsewhere
+/// (hashing a password, reading a body) does not count. Work cut off by
+/// the deadline, or abandoned because its caller went away, never hands
+/// its connection back: a connection in the middle of a statement or a
+/// transaction is closed, so the server rolls back whatever it had not
+/// committed and no later request inherits it.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    statement_timeout: Duration,
+}
+
+tokio::task_local! {
+    /// What is left of the current unit of work's database time.
+    static BUDGET: Cell<Duration>;
+}
+
+impl Database {
+    pub fn new(pool: Pool, statement_timeout: Duration) -> Self {
+        Self {
+            pool,
+            statement_timeout,
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `work` with one budget of database time: every
+    /// [`Database::run`] inside it draws from the same budget.
+    pub async fn budgeted<F: Future>(&self, work: F) -> F::Output {
+        BUDGET.scope(Cell::new(self.statement_timeout), work).await
+    }
+
+    /// Runs `work` on a pooled connection within what is left of the
+    /// budget, acquiring included. Past it, the answer is
+    /// [`Error::Unavailable`] and the connection is closed.
+    pub async fn run<T, E>(
+        &self,
+        work: impl AsyncFnOnce(&mut Conn) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let budget = BUDGET.try_with(Cell::get).unwrap_or(self.statement_timeout);
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(budget, async {
+            let mut held = Held(Some(conn(&self.pool).await?));
+            let result = work(held.conn()).await;
+            held.give_back();
+            result
+        })
+        .await;
+        let _ = BUDGET.try_with(|left| left.set(left.get().saturating_sub(started.elapsed())));
+        outcome.unwrap_or_else(|_| {
+            metrics::counter!("catalog_db_deadline_exceeded_total").increment(1);
+            Err(Error::Unavailable(DeadlineExceeded(self.statement_timeout).into()).into())
+        })
+    }
+}
+
+/// The database did not finish a unit of work's statements in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the database did not answer within DATABASE_STATEMENT_TIMEOUT_SECS ({0:?})")]
+struct DeadlineExceeded(Duration);
+
+/// A connection lent to [`Database::run`]'s work. Dropped before
+/// [`Held::give_back`] (the work was cut off), it leaves the pool and
+/// closes instead of being handed to the next request.
+struct Held(Option<Conn>);
+
+impl Held {
+    fn conn(&mut self) -> &mut Conn {
+        self.0.as_mut().expect("held until given back")
+    }
+
+    fn give_back(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            metrics::counter!("catalog_db_connections_discarded_total").increment(1);
+            drop(deadpool::Object::take(conn));
+        }
+    }
+}
+
 /// Gets a pooled connection.
-pub async fn conn(pool: &Pool) -> Result<Conn> {
+async fn conn(pool: &Pool) -> Result<Conn> {
     let started = std::time::Instant::now();
     let conn = pool.get().await;
     metrics::histogram!("catalog_db_acquire_duration_seconds")
@@ -118,10 +217,13 @@ pub async fn conn(pool: &Pool) -> Result<Conn> {
 }
 
 /// Answers whether the database takes a trivial query.
-pub async fn ping(pool: &Pool) -> Result<()> {
-    let mut conn = conn(pool).await?;
-    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
-    Ok(())
+pub async fn ping(database: &Database) -> Result<()> {
+    database
+        .run(async |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+        .await
 }
 
 /// Name of the MySQL advisory lock held while migrating.

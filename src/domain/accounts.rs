@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
 use crate::db::users::LoginKey;
-use crate::db::{self, Pool, models::NewUserRow, models::UserRow};
+use crate::db::{self, Database, models::NewUserRow, models::UserRow};
 
 use super::clock::Clock;
 use super::error::{Error, Result};
@@ -88,7 +88,7 @@ pub enum AdminOutcome {
 
 #[derive(Clone)]
 pub struct Accounts {
-    pool: Pool,
+    db: Database,
     sessions: Sessions,
     passwords: Passwords,
     throttle: LoginThrottle,
@@ -97,14 +97,14 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(
-        pool: Pool,
+        db: Database,
         sessions: Sessions,
         passwords: Passwords,
         throttle: LoginThrottle,
         clock: Clock,
     ) -> Self {
         Self {
-            pool,
+            db,
             sessions,
             passwords,
             throttle,
@@ -116,8 +116,10 @@ impl Accounts {
     pub async fn signup(&self, account: NewAccount) -> Result<Session> {
         let user = self.create(account, Role::User).await?;
         metrics::counter!("catalog_signups_total").increment(1);
-        let mut conn = db::conn(&self.pool).await?;
-        let tokens = self.sessions.start(&mut conn, user.id, 0).await?;
+        let tokens = self
+            .db
+            .run(async |conn| self.sessions.start(conn, user.id, 0).await)
+            .await?;
         Ok(Session { user, tokens })
     }
 
@@ -140,27 +142,33 @@ impl Accounts {
 
     async fn check_login(&self, name: LoginName, password: Password) -> Result<Session> {
         let key = login_key(name.as_str());
-        let mut conn = db::conn(&self.pool).await?;
-        let row = db::users::find_by_login_key(&mut conn, unique_key(name.as_str(), &key)).await?;
-        let throttle_key = row.as_ref().map_or_else(
-            || ThrottleKey::unknown_name(name.as_str()),
-            |row| ThrottleKey::account(row.id),
-        );
-        self.throttle.reserve(&mut conn, &throttle_key).await?;
+        let (row, throttle_key) = self
+            .db
+            .run(async |conn| {
+                let row =
+                    db::users::find_by_login_key(conn, unique_key(name.as_str(), &key)).await?;
+                let throttle_key = row.as_ref().map_or_else(
+                    || ThrottleKey::unknown_name(name.as_str()),
+                    |row| ThrottleKey::account(row.id),
+                );
+                self.throttle.reserve(conn, &throttle_key).await?;
+                Ok::<_, Error>((row, throttle_key))
+            })
+            .await?;
 
+        // Hashing may queue behind other logins: no connection is held.
         let hash = row.as_ref().map(|row| row.password_hash.clone());
-        // Hashing may queue behind other logins: give the connection back.
-        drop(conn);
         let verified = self.passwords.verify(password.into_secret(), hash).await?;
         let row = match row {
             Some(row) if verified => row,
             _ => return Err(Error::BadCredentials),
         };
-        let mut conn = db::conn(&self.pool).await?;
-        self.throttle.succeeded(&mut conn, &throttle_key).await?;
         let tokens = self
-            .sessions
-            .start(&mut conn, row.id, row.token_version)
+            .db
+            .run(async |conn| {
+                self.throttle.succeeded(conn, &throttle_key).await?;
+                self.sessions.start(conn, row.id, row.token_version).await
+            })
             .await?;
         Ok(Session {
             user: row.into(),
@@ -181,8 +189,13 @@ impl Accounts {
     /// Ends every session of the user, access tokens included.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn logout_everywhere(&self, user_id: i64) -> Result<()> {
-        let mut conn = db::conn(&self.pool).await?;
-        conn.transaction::<_, Error, _>(async |conn| self.sessions.end_all(conn, user_id).await)
+        self.db
+            .run(async |conn| {
+                conn.transaction::<_, Error, _>(async |conn| {
+                    self.sessions.end_all(conn, user_id).await
+                })
+                .await
+            })
             .await
     }
 
@@ -195,13 +208,17 @@ impl Accounts {
         current: Password,
         new: NewPassword,
     ) -> Result<()> {
-        let mut conn = db::conn(&self.pool).await?;
-        let row = db::users::find(&mut conn, user_id)
-            .await?
-            .ok_or(TokenError::UnknownUser)?;
         let throttle_key = ThrottleKey::account(user_id);
-        self.throttle.reserve(&mut conn, &throttle_key).await?;
-        drop(conn);
+        let row = self
+            .db
+            .run(async |conn| {
+                let row = db::users::find(conn, user_id)
+                    .await?
+                    .ok_or(TokenError::UnknownUser)?;
+                self.throttle.reserve(conn, &throttle_key).await?;
+                Ok::<_, Error>(row)
+            })
+            .await?;
 
         let verified = self
             .passwords
@@ -211,16 +228,18 @@ impl Accounts {
             return Err(Error::WrongPassword);
         }
         let new_hash = self.passwords.hash(new.into_secret()).await?;
-        let mut conn = db::conn(&self.pool).await?;
-        conn.transaction::<_, Error, _>(async |conn| {
-            let now = self.clock.now();
-            db::users::set_password(conn, user_id, &new_hash, now).await?;
-            db::refresh_tokens::revoke_user(conn, user_id, now).await?;
-            Ok(())
-        })
-        .await?;
-        self.throttle.succeeded(&mut conn, &throttle_key).await?;
-        Ok(())
+        self.db
+            .run(async |conn| {
+                conn.transaction::<_, Error, _>(async |conn| {
+                    let now = self.clock.now();
+                    db::users::set_password(conn, user_id, &new_hash, now).await?;
+                    db::refresh_tokens::revoke_user(conn, user_id, now).await?;
+                    Ok(())
+                })
+                .await?;
+                self.throttle.succeeded(conn, &throttle_key).await
+            })
+            .await
     }
 
     /// The user a current access token speaks for.
@@ -231,8 +250,8 @@ impl Accounts {
     /// The account behind an authenticated request.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn user(&self, id: i64) -> Result<User> {
-        let mut conn = db::conn(&self.pool).await?;
-        db::users::find(&mut conn, id)
+        self.db
+            .run(async |conn| db::users::find(conn, id).await)
             .await?
             .map(User::from)
             .ok_or(Error::Unauthenticated(TokenError::UnknownUser))
@@ -241,8 +260,10 @@ impl Accounts {
     /// Deletes expired refresh tokens and login counters.
     pub async fn purge_expired(&self) -> Result<(usize, usize)> {
         let tokens = self.sessions.purge().await?;
-        let mut conn = db::conn(&self.pool).await?;
-        let counters = self.throttle.purge(&mut conn).await?;
+        let counters = self
+            .db
+            .run(async |conn| self.throttle.purge(conn).await)
+            .await?;
         Ok((tokens, counters))
     }
 
@@ -250,11 +271,11 @@ impl Accounts {
     /// existing account keeps its password.
     #[tracing::instrument(level = "debug", skip_all, fields(username = %admin.username.as_str()))]
     pub async fn ensure_admin(&self, admin: AdminAccount) -> Result<AdminOutcome> {
-        let existing = {
-            let mut conn = db::conn(&self.pool).await?;
-            let key = login_key(admin.username.as_str());
-            db::users::find_by_login_key(&mut conn, LoginKey::Username(&key)).await?
-        };
+        let key = login_key(admin.username.as_str());
+        let existing = self
+            .db
+            .run(async |conn| db::users::find_by_login_key(conn, LoginKey::Username(&key)).await)
+            .await?;
         let Some(row) = existing else {
             let account = NewAccount {
                 username: admin.username,
@@ -271,8 +292,10 @@ impl Accounts {
         if Role::from_db(&row.role) == Role::Admin {
             return Ok(AdminOutcome::AlreadyAdmin);
         }
-        let mut conn = db::conn(&self.pool).await?;
-        db::users::set_role(&mut conn, row.id, Role::Admin.as_str(), self.clock.now()).await?;
+        let now = self.clock.now();
+        self.db
+            .run(async |conn| db::users::set_role(conn, row.id, Role::Admin.as_str(), now).await)
+            .await?;
         Ok(AdminOutcome::Promoted)
     }
 
@@ -290,8 +313,10 @@ impl Accounts {
             created_at: now,
             updated_at: now,
         };
-        let mut conn = db::conn(&self.pool).await?;
-        let id = db::users::insert(&mut conn, &row).await?;
+        let id = self
+            .db
+            .run(async |conn| db::users::insert(conn, &row).await)
+            .await?;
         Ok(User {
             id,
             username: username.to_owned(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::products::{ListQuery, ProductChanges, SortColumn, SortValue};
-use crate::db::{self, Conn, Pool, models::NewProductRow, products::ProductWithOwner};
+use crate::db::{self, Conn, Database, models::NewProductRow, products::ProductWithOwner};
 
 use super::accounts::Role;
 use super::clock::{Clock, after};
@@ -362,18 +362,14 @@ fn request_digest(product: &NewProduct) -> [u8; 32] {
 
 #[derive(Clone)]
 pub struct Catalog {
-    pool: Pool,
+    db: Database,
     clock: Clock,
     cursors: Cursors,
 }
 
 impl Catalog {
-    pub fn new(pool: Pool, clock: Clock, cursors: Cursors) -> Self {
-        Self {
-            pool,
-            clock,
-            cursors,
-        }
+    pub fn new(db: Database, clock: Clock, cursors: Cursors) -> Self {
+        Self { db, clock, cursors }
     }
 
     /// A page of products: all, or the caller's, kept by `filters`, in
@@ -411,38 +407,38 @@ impl Catalog {
                     })?,
             ),
         };
-        let mut conn = db::conn(&self.pool).await?;
-        let owner = match (request.scope, &filters.owner) {
-            (Scope::OwnedBy(id), _) => Some(id),
-            (Scope::All, None) => None,
-            (Scope::All, Some(name)) => {
-                let key = login_key(name.as_str());
-                let user =
-                    db::users::find_by_login_key(&mut conn, db::users::LoginKey::Username(&key))
-                        .await?;
-                match user {
-                    Some(user) => Some(user.id),
-                    // Nobody by that name: nothing to show.
-                    None => {
-                        return Ok(Page {
-                            items: Vec::new(),
-                            next_cursor: None,
-                        });
+        let rows = self
+            .db
+            .run(async |conn| {
+                let owner = match (request.scope, &filters.owner) {
+                    (Scope::OwnedBy(id), _) => Some(id),
+                    (Scope::All, None) => None,
+                    (Scope::All, Some(name)) => {
+                        let key = login_key(name.as_str());
+                        let user =
+                            db::users::find_by_login_key(conn, db::users::LoginKey::Username(&key))
+                                .await?;
+                        match user {
+                            Some(user) => Some(user.id),
+                            // Nobody by that name: nothing to show.
+                            None => return Ok(Vec::new()),
+                        }
                     }
-                }
-            }
-        };
-        let query = ListQuery {
-            owner,
-            search: filters.search.as_ref().map(SearchTerms::boolean_mode),
-            min_cents: filters.min_price.map(Price::cents),
-            max_cents: filters.max_price.map(Price::cents),
-            column: request.sort.column(),
-            descending: request.sort.descending(),
-            after,
-            limit: i64::from(limit) + 1,
-        };
-        let mut rows = db::products::page(&mut conn, &query).await?;
+                };
+                let query = ListQuery {
+                    owner,
+                    search: filters.search.as_ref().map(SearchTerms::boolean_mode),
+                    min_cents: filters.min_price.map(Price::cents),
+                    max_cents: filters.max_price.map(Price::cents),
+                    column: request.sort.column(),
+                    descending: request.sort.descending(),
+                    after,
+                    limit: i64::from(limit) + 1,
+                };
+                db::products::page(conn, &query).await
+            })
+            .await?;
+        let mut rows = rows;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let items = rows
@@ -460,8 +456,10 @@ impl Catalog {
 
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: i64) -> Result<Product> {
-        let mut conn = db::conn(&self.pool).await?;
-        find(&mut conn, id).await?.ok_or(Error::NotFound)
+        self.db
+            .run(async |conn| find(conn, id).await)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Creates a product owned by `owner_id`. With an idempotency key, a
@@ -475,9 +473,11 @@ impl Catalog {
         product: NewProduct,
         key: Option<IdempotencyKey>,
     ) -> Result<Created> {
-        let mut conn = db::conn(&self.pool).await?;
         let Some(key) = key else {
-            let product = self.insert(&mut conn, owner_id, &product).await?;
+            let product = self
+                .db
+                .run(async |conn| self.insert(conn, owner_id, &product).await)
+                .await?;
             return Ok(Created {
                 product,
                 replayed: false,
@@ -486,46 +486,51 @@ impl Catalog {
         let key_hash: [u8; 32] = Sha256::digest(key.0.as_bytes()).into();
         let request_hash = request_digest(&product);
         let now = self.clock.now();
-        conn.transaction::<_, Error, _>(async |conn| {
-            db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now).await?;
-            let claimed = db::idempotency_keys::claim(
-                conn,
-                owner_id,
-                &key_hash,
-                &request_hash,
-                now,
-                after(now, IDEMPOTENCY_TTL),
-            )
-            .await?;
-            if !claimed {
-                // Another request with this key got there first (and, if
-                // it was still running, has finished: the claim waited for
-                // its row).
-                let earlier = db::idempotency_keys::find(conn, owner_id, &key_hash)
-                    .await?
-                    .ok_or_else(|| Error::internal("an idempotency key vanished"))?;
-                if earlier.request_hash != request_hash {
-                    return Err(Error::IdempotencyKeyReused);
-                }
-                let created = earlier
-                    .created
-                    .ok_or_else(|| Error::internal("an idempotency key without its product"))?;
-                let snapshot: Snapshot = serde_json::from_str(&created).map_err(Error::internal)?;
-                return Ok(Created {
-                    product: snapshot.try_into()?,
-                    replayed: true,
-                });
-            }
-            let product = self.insert(conn, owner_id, &product).await?;
-            let snapshot =
-                serde_json::to_string(&Snapshot::from(&product)).map_err(Error::internal)?;
-            db::idempotency_keys::record(conn, owner_id, &key_hash, &snapshot).await?;
-            Ok(Created {
-                product,
-                replayed: false,
+        self.db
+            .run(async |conn| {
+                conn.transaction::<_, Error, _>(async |conn| {
+                    db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now).await?;
+                    let claimed = db::idempotency_keys::claim(
+                        conn,
+                        owner_id,
+                        &key_hash,
+                        &request_hash,
+                        now,
+                        after(now, IDEMPOTENCY_TTL),
+                    )
+                    .await?;
+                    if !claimed {
+                        // Another request with this key got there first
+                        // (and, if it was still running, has finished: the
+                        // claim waited for its row).
+                        let earlier = db::idempotency_keys::find(conn, owner_id, &key_hash)
+                            .await?
+                            .ok_or_else(|| Error::internal("an idempotency key vanished"))?;
+                        if earlier.request_hash != request_hash {
+                            return Err(Error::IdempotencyKeyReused);
+                        }
+                        let created = earlier.created.ok_or_else(|| {
+                            Error::internal("an idempotency key without its product")
+                        })?;
+                        let snapshot: Snapshot =
+                            serde_json::from_str(&created).map_err(Error::internal)?;
+                        return Ok(Created {
+                            product: snapshot.try_into()?,
+                            replayed: true,
+                        });
+                    }
+                    let product = self.insert(conn, owner_id, &product).await?;
+                    let snapshot = serde_json::to_string(&Snapshot::from(&product))
+                        .map_err(Error::internal)?;
+                    db::idempotency_keys::record(conn, owner_id, &key_hash, &snapshot).await?;
+                    Ok(Created {
+                        product,
+                        replayed: false,
+                    })
+                })
+                .await
             })
-        })
-        .await
+            .await
     }
 
     async fn insert(
@@ -565,8 +570,6 @@ impl Catalog {
                 reason: "must change at least one of `name`, `description` and `price`".into(),
             });
         }
-        let mut conn = db::conn(&self.pool).await?;
-        self.authorize(&mut conn, caller, id).await?;
         let versions = if_match.versions(id);
         let changes = ProductChanges {
             name: edit.name.as_ref().map(ProductName::as_str),
@@ -577,45 +580,58 @@ impl Catalog {
             price_cents: edit.price.map(Price::cents),
         };
         let now = self.clock.now();
-        // The read in the same transaction sees this edit's version: the
-        // row stays locked until the commit.
-        let edited = conn
-            .transaction::<_, Error, _>(async |conn| {
-                if db::products::update(conn, id, versions.as_deref(), &changes, now).await? {
-                    Ok(find(conn, id).await?)
-                } else {
-                    Ok(None)
+        self.db
+            .run(async |conn| {
+                self.authorize(conn, caller, id).await?;
+                // The read in the same transaction sees this edit's
+                // version: the row stays locked until the commit.
+                let edited = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        if db::products::update(conn, id, versions.as_deref(), &changes, now)
+                            .await?
+                        {
+                            Ok(find(conn, id).await?)
+                        } else {
+                            Ok(None)
+                        }
+                    })
+                    .await?;
+                match edited {
+                    Some(product) => Ok(product),
+                    None => Err(self.why_unchanged(conn, id).await?),
                 }
             })
-            .await?;
-        match edited {
-            Some(product) => Ok(product),
-            None => Err(self.why_unchanged(&mut conn, id).await?),
-        }
+            .await
     }
 
     /// Deletes a product. Only its owner or an admin may, and only at a
     /// version `if_match` allows.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn delete(&self, caller: i64, id: i64, if_match: IfMatch) -> Result<()> {
-        let mut conn = db::conn(&self.pool).await?;
-        self.authorize(&mut conn, caller, id).await?;
         let versions = if_match.versions(id);
-        if db::products::delete(&mut conn, id, versions.as_deref()).await? {
-            Ok(())
-        } else {
-            Err(self.why_unchanged(&mut conn, id).await?)
-        }
+        self.db
+            .run(async |conn| {
+                self.authorize(conn, caller, id).await?;
+                if db::products::delete(conn, id, versions.as_deref()).await? {
+                    Ok(())
+                } else {
+                    Err(self.why_unchanged(conn, id).await?)
+                }
+            })
+            .await
     }
 
     /// Deletes idempotency keys past their lifetime.
     pub async fn purge_expired_keys(&self) -> Result<usize> {
         const BATCH: i64 = 1000;
-        let mut conn = db::conn(&self.pool).await?;
         let now = self.clock.now();
         let mut total = 0;
         loop {
-            let deleted = db::idempotency_keys::purge(&mut conn, now, BATCH).await?;
+            // A deadline per batch: a long backlog is worked off in turns.
+            let deleted = self
+                .db
+                .run(async |conn| db::idempotency_keys::purge(conn, now, BATCH).await)
+                .await?;
             total += deleted;
             if (deleted as i64) < BATCH {
                 return Ok(total);

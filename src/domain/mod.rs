@@ -18,14 +18,17 @@ pub mod values;
 
 pub use error::{Error, Result};
 
+use std::future::Future;
 use std::sync::Arc;
+
+use crate::db::Database;
 
 /// Everything the API needs, cheap to clone into each request.
 #[derive(Clone)]
 pub struct Services {
     pub accounts: accounts::Accounts,
     pub catalog: catalog::Catalog,
-    pub pool: crate::db::Pool,
+    pub db: Database,
     pub clock: clock::Clock,
 }
 
@@ -37,7 +40,7 @@ pub struct Policies {
 
 impl Services {
     pub fn new(
-        pool: crate::db::Pool,
+        db: Database,
         tokens: tokens::Tokens,
         passwords: passwords::Passwords,
         cursors: cursor::Cursors,
@@ -45,7 +48,7 @@ impl Services {
         clock: clock::Clock,
     ) -> Self {
         let sessions = sessions::Sessions::new(
-            pool.clone(),
+            db.clone(),
             Arc::new(tokens),
             policies.sessions,
             clock.clone(),
@@ -53,16 +56,22 @@ impl Services {
         let throttle = throttle::LoginThrottle::new(policies.throttle, clock.clone());
         Self {
             accounts: accounts::Accounts::new(
-                pool.clone(),
+                db.clone(),
                 sessions,
                 passwords,
                 throttle,
                 clock.clone(),
             ),
-            catalog: catalog::Catalog::new(pool.clone(), clock.clone(), cursors),
-            pool,
+            catalog: catalog::Catalog::new(db.clone(), clock.clone(), cursors),
+            db,
             clock,
         }
+    }
+
+    /// Runs one request's work: all its database work shares one budget of
+    /// `DATABASE_STATEMENT_TIMEOUT_SECS`.
+    pub async fn request<F: Future>(&self, work: F) -> F::Output {
+        self.db.budgeted(work).await
     }
 }
 
@@ -70,7 +79,7 @@ impl Services {
     /// Whether the service can do its work: the database answers within
     /// two seconds.
     pub async fn ready(&self) -> Result<()> {
-        let ping = crate::db::ping(&self.pool);
+        let ping = crate::db::ping(&self.db);
         let ready = match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {

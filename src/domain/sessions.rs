@@ -19,7 +19,7 @@ use chrono::NaiveDateTime;
 use diesel_async::AsyncConnection;
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, Conn, Pool, models::NewRefreshTokenRow};
+use crate::db::{self, Conn, Database, models::NewRefreshTokenRow};
 
 use super::clock::{Clock, after};
 use super::error::{Error, Result};
@@ -46,7 +46,7 @@ pub struct TokenPair {
 
 #[derive(Clone)]
 pub struct Sessions {
-    pool: Pool,
+    db: Database,
     tokens: Arc<Tokens>,
     policy: SessionPolicy,
     clock: Clock,
@@ -59,9 +59,9 @@ fn token_hash(jti: &str) -> [u8; 32] {
 }
 
 impl Sessions {
-    pub fn new(pool: Pool, tokens: Arc<Tokens>, policy: SessionPolicy, clock: Clock) -> Self {
+    pub fn new(db: Database, tokens: Arc<Tokens>, policy: SessionPolicy, clock: Clock) -> Self {
         Self {
-            pool,
+            db,
             tokens,
             policy,
             clock,
@@ -134,37 +134,37 @@ impl Sessions {
         let user_id = claims.user_id()?;
         let hash = token_hash(&claims.jti);
         let now = self.clock.now();
-        let mut conn = db::conn(&self.pool).await?;
-        let rotated = conn
-            .transaction::<_, Error, _>(async |conn| {
-                if !db::refresh_tokens::consume(conn, &hash, now).await? {
-                    return Ok(None);
-                }
-                let version = db::users::token_version(conn, user_id)
-                    .await?
-                    .ok_or(TokenError::UnknownUser)?;
-                if version != claims.ver {
-                    return Err(TokenError::Revoked.into());
-                }
-                let row = db::refresh_tokens::find(conn, &hash)
-                    .await?
-                    .ok_or_else(|| Error::internal("a consumed refresh token vanished"))?;
-                let pair = self
-                    .issue(conn, user_id, version, &row.family_id, row.expires_at, now)
+        self.db
+            .run(async |conn| {
+                let rotated = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        if !db::refresh_tokens::consume(conn, &hash, now).await? {
+                            return Ok(None);
+                        }
+                        let version = db::users::token_version(conn, user_id)
+                            .await?
+                            .ok_or(TokenError::UnknownUser)?;
+                        if version != claims.ver {
+                            return Err(TokenError::Revoked.into());
+                        }
+                        let row = db::refresh_tokens::find(conn, &hash)
+                            .await?
+                            .ok_or_else(|| Error::internal("a consumed refresh token vanished"))?;
+                        let pair = self
+                            .issue(conn, user_id, version, &row.family_id, row.expires_at, now)
+                            .await?;
+                        Ok(Some(pair))
+                    })
                     .await?;
-                Ok(Some(pair))
+                match rotated {
+                    Some(pair) => {
+                        metrics::counter!("catalog_refresh_rotations_total").increment(1);
+                        Ok(pair)
+                    }
+                    None => Err(self.refusal(conn, &hash, claims.exp, now).await?.into()),
+                }
             })
-            .await?;
-        match rotated {
-            Some(pair) => {
-                metrics::counter!("catalog_refresh_rotations_total").increment(1);
-                Ok(pair)
-            }
-            None => Err(self
-                .refusal(&mut conn, &hash, claims.exp, now)
-                .await?
-                .into()),
-        }
+            .await
     }
 
     /// Says why a refresh token could not be consumed, revoking its family
@@ -206,11 +206,16 @@ impl Sessions {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end(&self, refresh_token: &str) -> Result<()> {
         let claims = self.verify(refresh_token, TokenKind::Refresh)?;
-        let mut conn = db::conn(&self.pool).await?;
-        let row = db::refresh_tokens::find(&mut conn, &token_hash(&claims.jti))
-            .await?
-            .ok_or(TokenError::Revoked)?;
-        db::refresh_tokens::revoke_family(&mut conn, &row.family_id, self.clock.now()).await?;
+        let now = self.clock.now();
+        self.db
+            .run(async |conn| {
+                let row = db::refresh_tokens::find(conn, &token_hash(&claims.jti))
+                    .await?
+                    .ok_or(TokenError::Revoked)?;
+                db::refresh_tokens::revoke_family(conn, &row.family_id, now).await?;
+                Ok::<_, Error>(())
+            })
+            .await?;
         metrics::counter!("catalog_sessions_ended_total", "by" => "logout").increment(1);
         Ok(())
     }
@@ -229,8 +234,11 @@ impl Sessions {
     pub async fn authenticate(&self, access_token: &str) -> Result<i64> {
         let claims = self.verify(access_token, TokenKind::Access)?;
         let user_id = claims.user_id()?;
-        let mut conn = db::conn(&self.pool).await?;
-        match db::users::token_version(&mut conn, user_id).await? {
+        let version = self
+            .db
+            .run(async |conn| db::users::token_version(conn, user_id).await)
+            .await?;
+        match version {
             None => Err(TokenError::UnknownUser.into()),
             Some(version) if version != claims.ver => Err(TokenError::Revoked.into()),
             Some(_) => Ok(user_id),
@@ -241,11 +249,14 @@ impl Sessions {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge(&self) -> Result<usize> {
         const BATCH: i64 = 1000;
-        let mut conn = db::conn(&self.pool).await?;
         let now = self.clock.now();
         let mut total = 0;
         loop {
-            let deleted = db::refresh_tokens::purge(&mut conn, now, BATCH).await?;
+            // A deadline per batch: a long backlog is worked off in turns.
+            let deleted = self
+                .db
+                .run(async |conn| db::refresh_tokens::purge(conn, now, BATCH).await)
+                .await?;
             total += deleted;
             if (deleted as i64) < BATCH {
                 return Ok(total);

@@ -1,11 +1,14 @@
 //! Black-box tests: the real service over HTTP against a real database.
 //! They need only Rust and that database; the tests that also need nginx
-//! are in `tests/proxy`.
+//! are in `tests/proxy`, those that freeze a database of their own in
+//! `tests/outage`.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+#[path = "../support/binary.rs"]
+mod binary;
 mod cli;
 mod connections;
 mod editing;

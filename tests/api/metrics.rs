@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::connections::Binary;
+use crate::binary::Binary;
 use crate::helpers::{PASSWORD, free_port};
 
 /// Samples of a Prometheus text exposition: `name{labels}` → value.

@@ -16,12 +16,17 @@ pub fn server_url() -> String {
 
 /// Runs `statements` in order on `database` (none: the server itself).
 pub async fn admin_sql(database: Option<&str>, statements: &[String]) {
-    use mysql_async::prelude::Queryable;
     let url = match database {
         Some(db) => format!("{}/{db}", server_url()),
         None => server_url(),
     };
-    let opts = mysql_async::Opts::from_url(&url).expect("TEST_DATABASE_URL is a mysql:// URL");
+    admin_sql_at(&url, statements).await;
+}
+
+/// Runs `statements` in order at `url`, a server or a database on it.
+pub async fn admin_sql_at(url: &str, statements: &[String]) {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::Opts::from_url(url).expect("TEST_DATABASE_URL is a mysql:// URL");
     let mut conn = mysql_async::Conn::new(opts)
         .await
         .expect("the test database server answers (is MariaDB running?)");

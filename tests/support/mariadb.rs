@@ -1,0 +1,100 @@
+//! A private MariaDB server for one test: its own data folder and port,
+//! from the machine's `mariadb-install-db` and `mariadbd`. For tests that
+//! stop the server (SIGSTOP) or otherwise do what the shared one must not
+//! suffer. Dropping it resumes and kills the server and removes its files.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::free_port;
+
+pub struct PrivateMariaDb {
+    child: Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status();
+}
+
+impl PrivateMariaDb {
+    pub async fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("catalog-mariadb-{}", uuid::Uuid::new_v4().simple()));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let installed = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                &format!("--datadir={}", data.display()),
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db runs (Debian: mariadb-server)");
+        assert!(installed.success(), "mariadb-install-db failed");
+        let port = free_port();
+        let child = Command::new("/usr/sbin/mariadbd")
+            .args([
+                "--no-defaults".to_owned(),
+                format!("--datadir={}", data.display()),
+                format!("--socket={}", dir.join("mariadb.sock").display()),
+                format!("--pid-file={}", dir.join("mariadb.pid").display()),
+                format!("--port={port}"),
+                "--bind-address=127.0.0.1".to_owned(),
+                "--user=root".to_owned(),
+                "--character-set-server=utf8mb4".to_owned(),
+                "--collation-server=utf8mb4_bin".to_owned(),
+                "--innodb-buffer-pool-size=32M".to_owned(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd starts");
+        let server = Self { child, dir, port };
+        for _ in 0..300 {
+            if mysql_async::Conn::new(
+                mysql_async::Opts::from_url(&server.url()).expect("a mysql:// URL"),
+            )
+            .await
+            .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the private MariaDB did not start");
+    }
+
+    /// Its URL, without a database name.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    /// Freezes the server, as a stuck disk or a paused VM would.
+    pub fn stop(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    /// Lets a frozen server go on.
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        // Never leave it frozen: a stopped server would outlive the test.
+        self.resume();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
