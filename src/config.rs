@@ -4,9 +4,10 @@
 //! one line naming the variable.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 /// The smallest HS256 key we accept, in bytes.
@@ -103,6 +104,9 @@ pub struct HttpConfig {
     /// be accepted. Lowered at start-up to fit the file-descriptor limit
     /// (default 1024).
     pub max_connections: usize,
+    /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose word on the
+    /// client's address is taken (default: nobody's).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -111,7 +115,44 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+}
+
+/// The proxies whose report of the client's address is believed, and the
+/// header they report it in. A request from any other peer is that
+/// peer's own.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    ranges: Vec<IpNet>,
+    pub header: ForwardedHeader,
+}
+
+/// Which header trusted proxies name the client in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+impl TrustedProxies {
+    /// Proxies in `ranges`, reporting in `header`.
+    pub fn new(ranges: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { ranges, header }
+    }
+
+    /// Whether `addr` is one of the trusted proxies.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        self.ranges.iter().any(|range| range.contains(&addr))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
     }
 }
 
@@ -214,7 +255,47 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 default.keep_alive_timeout.as_secs(),
             )?,
             max_connections,
+            trusted_proxies: self.trusted_proxies()?,
         })
+    }
+
+    fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        let header = match self.get("TRUSTED_PROXY_HEADER").as_deref().map(str::trim) {
+            None => ForwardedHeader::XForwardedFor,
+            Some(name) if name.eq_ignore_ascii_case("x-forwarded-for") => {
+                ForwardedHeader::XForwardedFor
+            }
+            Some(name) if name.eq_ignore_ascii_case("forwarded") => ForwardedHeader::Forwarded,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "TRUSTED_PROXY_HEADER",
+                    format!("must be `x-forwarded-for` or `forwarded` (got {other:?})"),
+                ));
+            }
+        };
+        let Some(list) = self.get("TRUSTED_PROXIES") else {
+            return Ok(TrustedProxies::new(Vec::new(), header));
+        };
+        let ranges = list
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<IpNet>()
+                    .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                    .map(|range| range.trunc())
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "TRUSTED_PROXIES",
+                            format!(
+                                "must list addresses or CIDR ranges such as 10.0.0.0/8 \
+                                 (got {item:?})"
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TrustedProxies::new(ranges, header))
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -382,6 +463,7 @@ mod tests {
         assert_eq!(config.login_failure_window, Duration::from_secs(900));
         assert!(config.jwt_previous_secrets.is_empty());
         assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
+        assert!(config.http.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -442,6 +524,35 @@ mod tests {
             let err = load(&[URL, SECRET, ("KEEP_ALIVE_TIMEOUT_SECS", bad)]).unwrap_err();
             assert_eq!(err.variable, "KEEP_ALIVE_TIMEOUT_SECS", "{bad}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_ranges_and_single_addresses() {
+        let config = load(&[
+            URL,
+            SECRET,
+            ("TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,fd00::/8,"),
+        ])
+        .unwrap();
+        let trusted = &config.http.trusted_proxies;
+        for inside in ["10.1.2.3", "192.0.2.7", "::ffff:10.0.0.1", "fd12::1"] {
+            assert!(trusted.contains(inside.parse().unwrap()), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.8", "2001:db8::1"] {
+            assert!(!trusted.contains(outside.parse().unwrap()), "{outside}");
+        }
+        assert_eq!(trusted.header, ForwardedHeader::XForwardedFor);
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.0/8;"] {
+            let err = load(&[URL, SECRET, ("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(err.variable, "TRUSTED_PROXIES", "{bad}");
+        }
+        let forwarded = load(&[URL, SECRET, ("TRUSTED_PROXY_HEADER", "Forwarded")]).unwrap();
+        assert_eq!(
+            forwarded.http.trusted_proxies.header,
+            ForwardedHeader::Forwarded
+        );
+        let err = load(&[URL, SECRET, ("TRUSTED_PROXY_HEADER", "x-real-ip")]).unwrap_err();
+        assert_eq!(err.variable, "TRUSTED_PROXY_HEADER");
     }
 
     #[test]

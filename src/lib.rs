@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -111,7 +112,12 @@ impl Application {
             .await
             .map_err(metrics_bind_error)?;
         let metrics_addr = metrics_listener.local_addr().map_err(metrics_bind_error)?;
-        let endpoint = api::app(services.clone(), &config.cors_allowed_origins).boxed();
+        let endpoint = api::app(
+            services.clone(),
+            &config.cors_allowed_origins,
+            &config.http.trusted_proxies,
+        )
+        .boxed();
         let http = HttpConfig {
             max_connections: server::connection_cap(
                 config.http.max_connections,

@@ -2,8 +2,8 @@
 //!
 //! Every request gets an id: the caller's `X-Request-Id` when it is
 //! well-formed, a fresh UUID otherwise. The id is echoed in the response,
-//! put in every problem body, and logged once per request with method,
-//! path, status and latency.
+//! put in every problem body, and logged once per request with the
+//! client's address, method, path, status and latency.
 //!
 //! Domain and database functions open `debug` spans: at the default
 //! `info` only the request span is recorded, so a request does not pay
@@ -18,6 +18,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+use crate::client::Client;
 use crate::config::LogFormat;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -72,7 +73,10 @@ pub async fn serve_with_request_id<E: Endpoint>(
         .map_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()), Arc::from);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let client = req
+        .data::<Client>()
+        .map_or_else(String::new, ToString::to_string);
+    let span = tracing::info_span!("request", request_id = %id, %client, %method, %path);
     let started = Instant::now();
 
     let mut response = REQUEST_ID
@@ -90,7 +94,7 @@ pub async fn serve_with_request_id<E: Endpoint>(
     }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");
+    tracing::info!(request_id = %id, %client, %method, %path, status, latency_ms, "request");
     Ok(response)
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod body;
 mod fields;
+mod forwarded;
 pub mod health;
 mod json;
 mod params;
@@ -20,6 +21,7 @@ use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
+use crate::config::TrustedProxies;
 use crate::domain::Services;
 use crate::telemetry;
 
@@ -62,10 +64,12 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// The whole route tree with its middleware.
+/// The whole route tree with its middleware. `trusted_proxies` decides
+/// whose word on the client's address is taken.
 pub fn app(
     services: Services,
     cors_allowed_origins: &[String],
+    trusted_proxies: &TrustedProxies,
 ) -> impl Endpoint<Output = poem::Response> + 'static {
     let api = service();
     let spec: serde_json::Value =
@@ -96,6 +100,7 @@ pub fn app(
                 "retry-after",
             ])
     });
+    let trusted_proxies = Arc::new(trusted_proxies.clone());
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around({
@@ -131,6 +136,12 @@ pub fn app(
             async move { observe(&known, next.as_ref(), req).await }
         })
         .around(telemetry::serve_with_request_id)
+        .around(move |next, mut req| {
+            let peer = forwarded::peer_of(req.remote_addr());
+            let client = forwarded::client_of(peer, req.headers(), &trusted_proxies);
+            req.set_data(client);
+            async move { next.call(req).await }
+        })
 }
 
 /// Records a request's metrics: in flight while it runs, then counted and

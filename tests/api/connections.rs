@@ -210,3 +210,42 @@ async fn accept_errors_are_logged_and_retried_calmly() {
     assert!(logs.contains("accepting a connection failed"), "{logs}");
     assert!(logs.contains("retry_in_ms"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_log_names_the_client_a_trusted_proxy_reports() {
+    let mut binary = Binary::start(&[("TRUSTED_PROXIES", "127.0.0.1"), ("RUST_LOG", "info")]).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(binary.url("/healthz"))
+        .header("x-forwarded-for", "198.51.100.7, 203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let direct = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let response = direct
+        .get(binary.url("/healthz"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    binary.wait_for_log("127.0.0.2").await;
+    let logs = binary.kill_and_read_logs().await;
+    let clients: Vec<String> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "request")
+        .map(|line| line["client"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    // After the start-up probes: the right-most address the trusted proxy
+    // reported, then a peer that is no proxy, whatever it claimed.
+    assert_eq!(
+        clients[clients.len() - 2..],
+        ["203.0.113.9", "127.0.0.2"],
+        "{logs}"
+    );
+}

@@ -106,6 +106,26 @@ fn the_compose_file_is_valid_and_wired_as_documented() {
         app["healthcheck"]["test"],
         serde_json::json!(["CMD", "/usr/local/bin/catalog", "healthcheck"])
     );
+    // nginx, on the stack's private network, is trusted to name clients;
+    // the configuration the binary reads from these variables accepts
+    // them, and nginx's address (from any private range a Compose network
+    // takes) is among them.
+    let environment: Vec<(String, String)> = app["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let config = catalog::config::Config::from_vars(environment).expect("the app's settings load");
+    for nginx_address in ["172.18.0.5", "192.168.16.3", "10.89.0.7"] {
+        assert!(
+            config
+                .http
+                .trusted_proxies
+                .contains(nginx_address.parse().unwrap()),
+            "{nginx_address}"
+        );
+    }
 
     assert!(nginx["image"].as_str().unwrap().starts_with("nginx:"));
     assert_eq!(nginx["ports"].as_array().unwrap().len(), 1);
