@@ -94,16 +94,22 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// `HEADER_READ_TIMEOUT_SECS`: how long a request's head may take to
-    /// arrive once its first byte has, and how long its body may take once
+    /// arrive, from the accept for a connection's first request and from
+    /// its first byte for later ones, and how long its body may take once
     /// the handler reads it (default 10).
     pub header_read_timeout: Duration,
     /// `KEEP_ALIVE_TIMEOUT_SECS`: how long a connection may sit idle
     /// between requests (default 60).
     pub keep_alive_timeout: Duration,
-    /// `MAX_CONNECTIONS`: client connections served at once; more wait to
-    /// be accepted. Lowered at start-up to fit the file-descriptor limit
-    /// (default 1024).
+    /// `MAX_CONNECTIONS`: client connections served at once; at the cap,
+    /// the longest-idle one is closed to admit a new one, and without an
+    /// idle one new clients wait to be accepted. Lowered at start-up to
+    /// fit the file-descriptor limit (default 1024).
     pub max_connections: usize,
+    /// `MAX_CONNECTIONS_PER_CLIENT`: connections one client address may
+    /// hold; further ones are closed at once. Trusted proxies are exempt
+    /// (default 64).
+    pub max_connections_per_client: usize,
     /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose word on the
     /// client's address is taken (default: nobody's).
     pub trusted_proxies: TrustedProxies,
@@ -115,6 +121,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_client: 64,
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -245,6 +252,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         if max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
         }
+        let max_connections_per_client: usize = self.parsed(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            default.max_connections_per_client,
+            "a whole number",
+        )?;
+        if max_connections_per_client == 0 {
+            return Err(ConfigError::new(
+                "MAX_CONNECTIONS_PER_CLIENT",
+                "must be at least 1",
+            ));
+        }
         Ok(HttpConfig {
             header_read_timeout: self.seconds(
                 "HEADER_READ_TIMEOUT_SECS",
@@ -255,6 +273,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 default.keep_alive_timeout.as_secs(),
             )?,
             max_connections,
+            max_connections_per_client,
             trusted_proxies: self.trusted_proxies()?,
         })
     }
@@ -464,6 +483,7 @@ mod tests {
         assert!(config.jwt_previous_secrets.is_empty());
         assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
         assert!(config.http.trusted_proxies.is_empty());
+        assert_eq!(config.http.max_connections_per_client, 64);
     }
 
     #[test]
@@ -553,6 +573,14 @@ mod tests {
         );
         let err = load(&[URL, SECRET, ("TRUSTED_PROXY_HEADER", "x-real-ip")]).unwrap_err();
         assert_eq!(err.variable, "TRUSTED_PROXY_HEADER");
+    }
+
+    #[test]
+    fn connection_limits_must_be_at_least_one() {
+        for variable in ["MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_CLIENT"] {
+            let err = load(&[URL, SECRET, (variable, "0")]).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
     }
 
     #[test]

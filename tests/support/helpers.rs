@@ -55,8 +55,9 @@ pub async fn create_database() -> String {
 
 /// The configuration the binary would read from `vars` on top of what
 /// every test app sets: its database, the test signing key, a free
-/// loopback port, a small pool and short start-up and shutdown waits.
-/// Everything else keeps the binary's defaults.
+/// loopback port, a small pool, short start-up and shutdown waits, and
+/// room for the many concurrent connections a test makes from one
+/// address. Everything else keeps the binary's defaults.
 pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
     let base = [
         ("DATABASE_URL", database_url),
@@ -66,6 +67,7 @@ pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         ("DATABASE_POOL_SIZE", "4"),
         ("DATABASE_STARTUP_TIMEOUT_SECS", "10"),
         ("SHUTDOWN_GRACE_SECS", "5"),
+        ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
     ];
     Config::from_vars(base.iter().chain(vars).copied()).expect("a valid test configuration")
 }

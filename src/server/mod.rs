@@ -3,25 +3,31 @@
 //!
 //! The service is reached directly too (`scripts/dev.sh`, a bare VM, a
 //! pod), so it cannot rely on nginx to cut off slow clients:
-//! - a connection is closed when a request's head does not arrive within
-//!   the header-read timeout of its first byte, or when it sits idle
-//!   between requests longer than the keep-alive timeout;
+//! - a new connection must deliver its first request's head within the
+//!   header-read timeout of its accept, so a socket that sends nothing
+//!   holds a slot no longer than a slow head may; a later head must arrive
+//!   within that timeout of its first byte, and a connection idle between
+//!   requests longer than the keep-alive timeout is closed;
+//! - one client address holds at most `max_connections_per_client`
+//!   connections (trusted proxies aside); further ones are closed at once;
 //! - at most `max_connections` are served at once (below the
-//!   file-descriptor limit); further clients wait in the listen backlog;
+//!   file-descriptor limit). At the cap, the connection silent or idle the
+//!   longest is closed to admit a new one, as nginx reuses its idle
+//!   keep-alive connections when it runs short; when none is idle, new
+//!   clients wait in the listen backlog;
 //! - accept errors are logged and retried with a backoff instead of
 //!   spinning;
 //! - on shutdown, connections without a request in a handler close at
 //!   once (a half-sent request does not hold it up); the others finish
 //!   their response, for at most the grace period.
 
+mod activity;
+mod registry;
+
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -32,14 +38,16 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Endpoint, Request};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::body::BodyReadTimeout;
+use crate::client::Client;
 use crate::config::HttpConfig;
+use activity::{Activity, Watched};
+use registry::Registry;
 
 /// Descriptors kept free beside client connections: the database pool,
 /// the listener, logs and some slack.
@@ -84,36 +92,19 @@ pub async fn serve(
     let endpoint = Arc::new(endpoint);
     let limits = Arc::new(http);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let registry = Registry::new(limits.max_connections_per_client);
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
     tokio::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            () = &mut shutdown => break,
-            Some(_) = connections.join_next() => continue,
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
+            Some(_) = connections.join_next() => continue,
             accepted = listener.accept() => accepted,
         };
-        match accepted {
-            Ok((stream, remote)) => {
-                backoff = Duration::from_millis(10);
-                let local = stream.local_addr().unwrap_or(remote);
-                let connection = Connection {
-                    endpoint: endpoint.clone(),
-                    limits: limits.clone(),
-                    local,
-                    remote,
-                };
-                let stopping = stopping.clone();
-                connections.spawn(async move {
-                    connection.serve(stream, stopping).await;
-                    drop(slot);
-                });
-            }
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of descriptors or memory, or a connection reset
                 // before it was accepted: say so and pause, rather than
@@ -123,11 +114,41 @@ pub async fn serve(
                     retry_in_ms = backoff.as_millis() as u64,
                     "accepting a connection failed"
                 );
-                drop(slot);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                continue;
             }
-        }
+        };
+        backoff = Duration::from_millis(10);
+        let client = Client::new(remote.ip());
+        // A trusted proxy carries many clients: it is not limited as one.
+        let counted = (!limits.trusted_proxies.contains(remote.ip())).then(|| client.key());
+        let activity = Arc::new(Activity::new(registry.went_idle.clone()));
+        let Some(registration) = registry.admit(counted) else {
+            metrics::counter!("catalog_connections_refused_total", "reason" => "client_limit")
+                .increment(1);
+            tracing::debug!(%client, "connection refused: the client holds its limit");
+            continue;
+        };
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = make_room(&slots, &registry) => slot,
+        };
+        registration.track(activity.clone());
+        let local = stream.local_addr().unwrap_or(remote);
+        let connection = Connection {
+            endpoint: endpoint.clone(),
+            limits: limits.clone(),
+            activity,
+            local,
+            remote,
+        };
+        let stopping = stopping.clone();
+        connections.spawn(async move {
+            connection.serve(stream, stopping).await;
+            drop(registration);
+            drop(slot);
+        });
     }
     drop(listener);
     let _ = stop.send(true);
@@ -144,16 +165,44 @@ pub async fn serve(
     }
 }
 
+/// A slot for one more connection: a free one, or one that closing the
+/// longest-idle connection frees. While every connection is doing
+/// something, waits until one ends or falls idle.
+async fn make_room(slots: &Arc<Semaphore>, registry: &Registry) -> OwnedSemaphorePermit {
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        return slot;
+    }
+    loop {
+        if registry.evict_longest_idle() {
+            metrics::counter!("catalog_connections_evicted_total").increment(1);
+            return acquire(slots).await;
+        }
+        tokio::select! {
+            slot = acquire(slots) => return slot,
+            () = registry.went_idle.notified() => {}
+        }
+    }
+}
+
+async fn acquire(slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed")
+}
+
 struct Connection {
     endpoint: Arc<BoxEndpoint<'static>>,
     limits: Arc<HttpConfig>,
+    activity: Arc<Activity>,
     local: SocketAddr,
     remote: SocketAddr,
 }
 
 impl Connection {
     async fn serve(self, stream: TcpStream, mut stopping: watch::Receiver<bool>) {
-        let activity = Arc::new(Activity::new());
+        let activity = self.activity.clone();
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
@@ -181,8 +230,8 @@ impl Connection {
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            // The watchdog below times the head from its first byte;
-            // hyper's own timer would also count the idle time before it.
+            // The watchdog below times heads as described above; hyper's
+            // own timer would count from other moments.
             .header_read_timeout(None)
             .serve_connection(io, service);
         tokio::pin!(connection);
@@ -197,10 +246,18 @@ impl Connection {
                 }
                 () = activity.changed.notified() => {}
                 () = sleep_until(deadline) => {
-                    if activity.deadline(&self.limits).is_some_and(|d| d <= Instant::now()) {
-                        tracing::debug!(remote = %self.remote, "closing a slow or idle connection");
-                        return;
+                    if activity.deadline(&self.limits).is_none_or(|d| d > Instant::now()) {
+                        continue;
                     }
+                    if activity.evicted() {
+                        tracing::debug!(remote = %self.remote, "closing an idle connection to make room");
+                        // It may still be writing its last response.
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(self.limits.header_read_timeout, connection).await;
+                    } else {
+                        tracing::debug!(remote = %self.remote, "closing a slow or idle connection");
+                    }
+                    return;
                 }
                 _ = stopping.changed() => {
                     if !activity.busy() {
@@ -219,128 +276,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What a connection is doing, as its watchdog needs to know: a request
-/// in a handler, a request head arriving, or nothing.
-struct Activity {
-    in_flight: AtomicUsize,
-    /// Bytes of a new request have arrived and no handler has it yet.
-    reading_head: AtomicBool,
-    /// When the current phase (idle, or reading a head) began, in
-    /// milliseconds since `origin`.
-    since_ms: AtomicU64,
-    origin: Instant,
-    changed: Notify,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            in_flight: AtomicUsize::new(0),
-            reading_head: AtomicBool::new(false),
-            since_ms: AtomicU64::new(0),
-            origin: Instant::now(),
-            changed: Notify::new(),
-        }
-    }
-
-    fn mark_phase(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
-        self.since_ms.store(ms, Ordering::Release);
-        self.changed.notify_one();
-    }
-
-    fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) > 0
-    }
-
-    /// When the connection should be closed unless something happens, or
-    /// `None` while a handler has a request.
-    fn deadline(&self, limits: &HttpConfig) -> Option<Instant> {
-        if self.busy() {
-            return None;
-        }
-        let since = self.origin + Duration::from_millis(self.since_ms.load(Ordering::Acquire));
-        Some(if self.reading_head.load(Ordering::Acquire) {
-            since + limits.header_read_timeout
-        } else {
-            since + limits.keep_alive_timeout
-        })
-    }
-
-    fn bytes_arrived(&self) {
-        if !self.busy() && !self.reading_head.swap(true, Ordering::AcqRel) {
-            self.mark_phase();
-        }
-    }
-
-    fn request_started(self: &Arc<Self>) -> Busy {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.reading_head.store(false, Ordering::Release);
-        self.changed.notify_one();
-        Busy(self.clone())
-    }
-}
-
-/// Held while a handler has a request; dropping it starts the idle time.
-struct Busy(Arc<Activity>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.mark_phase();
-    }
-}
-
-/// A socket that tells its [`Activity`] when request bytes arrive.
-struct Watched {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_arrived();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
