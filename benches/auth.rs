@@ -41,8 +41,12 @@ fn config(database: &str) -> Config {
         ("METRICS_ADDR", "127.0.0.1:0"),
         ("DATABASE_POOL_SIZE", "16"),
         ("DATABASE_ACQUIRE_TIMEOUT_SECS", "30"),
-        // The enumeration run makes hundreds of failed logins on purpose.
+        // The enumeration run makes hundreds of failed logins on purpose,
+        // and every client here is one address.
         ("LOGIN_MAX_FAILURES", "4294967295"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "4294967295"),
+        ("LOGIN_MAX_FAILURES_PER_CLIENT", "4294967295"),
+        ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
     ])
     .expect("a valid benchmark configuration")
 }

@@ -68,7 +68,8 @@ base="http://127.0.0.1:$port"
 DATABASE_URL="$DB_SERVER/$database" \
     JWT_SECRET_KEY="contract-$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
     LISTEN_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 \
-    LOGIN_MAX_FAILURES=1000000 \
+    LOGIN_MAX_FAILURES=1000000 LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \
+    LOGIN_MAX_FAILURES_PER_CLIENT=1000000 SIGNUP_MAX_PER_CLIENT=1000000 \
     RUST_LOG=warn \
     target/debug/catalog serve > "$work/app.log" 2>&1 &
 app_pid=$!

@@ -72,12 +72,8 @@ pub struct Config {
     /// `SESSION_PURGE_INTERVAL_SECS`: how often expired refresh tokens and
     /// login counters are deleted (default 3600).
     pub session_purge_interval: Duration,
-    /// `LOGIN_MAX_FAILURES`: failed logins per account before 429
-    /// (default 10).
-    pub login_max_failures: u32,
-    /// `LOGIN_FAILURE_WINDOW_SECS`: the window those failures count in,
-    /// and the lockout (default 900, 15 minutes).
-    pub login_failure_window: Duration,
+    /// How password checks and signups are limited.
+    pub throttle: ThrottleConfig,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins; none by default.
     pub cors_allowed_origins: Vec<String>,
     /// `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`.
@@ -87,6 +83,34 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How client connections are limited and timed out.
     pub http: HttpConfig,
+}
+
+/// Limits on password checks and signups: per (account, client), per
+/// account, per client. Every count runs in a window of its own kind.
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    /// `LOGIN_MAX_FAILURES`: failed password checks for one account from
+    /// one client before that client gets 429 for it (default 10).
+    pub max_failures: u32,
+    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT`: failed checks for one account
+    /// from all clients together before it answers 429 to every client it
+    /// does not recognise (default 100).
+    pub max_failures_per_account: u32,
+    /// `LOGIN_MAX_FAILURES_PER_CLIENT`: failed checks from one client,
+    /// over all accounts, before it gets 429 (default 50).
+    pub max_failures_per_client: u32,
+    /// `LOGIN_FAILURE_WINDOW_SECS`: the window failures count in, and the
+    /// longest lockout (default 900, 15 minutes).
+    pub failure_window: Duration,
+    /// `LOGIN_DEVICE_TTL_SECS`: how long a device token from a successful
+    /// login lets its client past the account's spent budget (default
+    /// 2592000, 30 days).
+    pub device_ttl: Duration,
+    /// `SIGNUP_MAX_PER_CLIENT`: signups from one client per window
+    /// (default 20).
+    pub signup_max_per_client: u32,
+    /// `SIGNUP_WINDOW_SECS`: the window signups count in (default 3600).
+    pub signup_window: Duration,
 }
 
 /// Limits on client connections, so that slow or idle clients cannot hold
@@ -317,6 +341,27 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(TrustedProxies::new(ranges, header))
     }
 
+    /// A whole number of at least 1.
+    fn count(&self, key: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value: u32 = self.parsed(key, default, "a whole number")?;
+        if value == 0 {
+            return Err(ConfigError::new(key, "must be at least 1"));
+        }
+        Ok(value)
+    }
+
+    fn throttle(&self) -> Result<ThrottleConfig, ConfigError> {
+        Ok(ThrottleConfig {
+            max_failures: self.count("LOGIN_MAX_FAILURES", 10)?,
+            max_failures_per_account: self.count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 100)?,
+            max_failures_per_client: self.count("LOGIN_MAX_FAILURES_PER_CLIENT", 50)?,
+            failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS", 15 * 60)?,
+            device_ttl: self.seconds("LOGIN_DEVICE_TTL_SECS", 30 * 24 * 3600)?,
+            signup_max_per_client: self.count("SIGNUP_MAX_PER_CLIENT", 20)?,
+            signup_window: self.seconds("SIGNUP_WINDOW_SECS", 3600)?,
+        })
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         let default = DEFAULT_LISTEN_ADDR.parse().expect("valid default address");
         self.parsed("LISTEN_ADDR", default, "an address such as 0.0.0.0:8080")
@@ -421,18 +466,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 "must be longer than ACCESS_TOKEN_TTL_SECS",
             ));
         }
-        let login_max_failures: u32 = self.parsed("LOGIN_MAX_FAILURES", 10, "a whole number")?;
-        if login_max_failures == 0 {
-            return Err(ConfigError::new("LOGIN_MAX_FAILURES", "must be at least 1"));
-        }
         Ok(Config {
             database: self.database()?,
             jwt_secret: self.jwt_secret()?,
             jwt_previous_secrets: self.jwt_previous_secrets()?,
             refresh_token_idle_ttl: self.seconds("REFRESH_TOKEN_IDLE_TTL_SECS", 24 * 3600)?,
             session_purge_interval: self.seconds("SESSION_PURGE_INTERVAL_SECS", 3600)?,
-            login_max_failures,
-            login_failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS", 15 * 60)?,
+            throttle: self.throttle()?,
             listen_addr: self.listen_addr()?,
             metrics_addr: self.parsed(
                 "METRICS_ADDR",
@@ -478,12 +518,15 @@ mod tests {
         assert!(config.cors_allowed_origins.is_empty());
         assert!(config.admin.is_none());
         assert_eq!(config.refresh_token_idle_ttl, Duration::from_secs(86_400));
-        assert_eq!(config.login_max_failures, 10);
-        assert_eq!(config.login_failure_window, Duration::from_secs(900));
-        assert!(config.jwt_previous_secrets.is_empty());
-        assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
-        assert!(config.http.trusted_proxies.is_empty());
+        assert_eq!(config.throttle.max_failures, 10);
+        assert_eq!(config.throttle.max_failures_per_account, 100);
+        assert_eq!(config.throttle.max_failures_per_client, 50);
+        assert_eq!(config.throttle.failure_window, Duration::from_secs(900));
+        assert_eq!(config.throttle.signup_max_per_client, 20);
         assert_eq!(config.http.max_connections_per_client, 64);
+        assert!(config.http.trusted_proxies.is_empty());
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
+        assert!(config.jwt_previous_secrets.is_empty());
     }
 
     #[test]
@@ -576,8 +619,14 @@ mod tests {
     }
 
     #[test]
-    fn connection_limits_must_be_at_least_one() {
-        for variable in ["MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_CLIENT"] {
+    fn limits_must_be_at_least_one() {
+        for variable in [
+            "LOGIN_MAX_FAILURES",
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+            "LOGIN_MAX_FAILURES_PER_CLIENT",
+            "SIGNUP_MAX_PER_CLIENT",
+            "MAX_CONNECTIONS_PER_CLIENT",
+        ] {
             let err = load(&[URL, SECRET, (variable, "0")]).unwrap_err();
             assert_eq!(err.variable, variable);
         }

@@ -27,12 +27,12 @@ use config::{AdminConfig, Config, HttpConfig};
 use domain::accounts::{AdminAccount, AdminOutcome};
 use domain::clock::Clock;
 use domain::cursor::Cursors;
+use domain::devices::DeviceTokens;
 use domain::passwords::Passwords;
 use domain::sessions::SessionPolicy;
-use domain::throttle::ThrottlePolicy;
 use domain::tokens::Tokens;
 use domain::values::{Email, NewPassword, Username};
-use domain::{Policies, Services};
+use domain::{Policies, Services, Signing};
 use secrecy::ExposeSecret;
 
 /// Why the service could not start.
@@ -79,21 +79,22 @@ impl Application {
         let admin = config.admin.as_ref().map(admin_account).transpose()?;
         monitoring::init();
         let db = connect_and_migrate(&config.database).await?;
-        let tokens = Tokens::new(&config.jwt_secret, &config.jwt_previous_secrets);
+        let (secret, previous) = (&config.jwt_secret, &config.jwt_previous_secrets);
+        let signing = Signing {
+            tokens: Tokens::new(secret, previous),
+            cursors: Cursors::new(secret, previous),
+            devices: DeviceTokens::new(secret, previous, config.throttle.device_ttl),
+        };
         let policies = Policies {
             sessions: SessionPolicy {
                 access_ttl: config.access_token_ttl,
                 refresh_absolute_ttl: config.refresh_token_ttl,
                 refresh_idle_ttl: config.refresh_token_idle_ttl,
             },
-            throttle: ThrottlePolicy {
-                max_failures: config.login_max_failures,
-                window: config.login_failure_window,
-            },
+            throttle: config.throttle.clone(),
         };
         let passwords = Passwords::new()?;
-        let cursors = Cursors::new(&config.jwt_secret, &config.jwt_previous_secrets);
-        let services = Services::new(db, tokens, passwords, cursors, policies, clock);
+        let services = Services::new(db, signing, passwords, policies, clock);
         ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {

@@ -11,6 +11,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
+use crate::domain::devices::DeviceToken;
 use crate::domain::price::Price;
 use crate::domain::values::{
     DESCRIPTION_PATTERN, Description, EMAIL_PATTERN, Email, LoginName, NewPassword,
@@ -191,6 +192,19 @@ string_value!(
         example: Some("correct horse battery staple"),
     },
     to_json = |_| None
+);
+string_value!(
+    DeviceToken,
+    "DeviceToken",
+    Shape {
+        min: 1,
+        max: DeviceToken::MAX,
+        pattern: Some(DeviceToken::PATTERN),
+        format: None,
+        description: "The `device_token` an earlier login (or the signup) of this account answered on this device. While the account's failure budget is spent by others, it lets this device's logins through.",
+        example: None,
+    },
+    to_json = |v| text(v.as_str())
 );
 string_value!(
     ProductName,

@@ -4,12 +4,12 @@
 //! driver details.
 
 pub mod idempotency_keys;
-pub mod login_failures;
 pub mod models;
 mod pool;
 pub mod products;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod throttle_counters;
 pub mod users;
 
 use std::cell::Cell;

@@ -34,9 +34,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (throttle_key) {
+    throttle_counters (throttle_key) {
         throttle_key -> Binary,
-        failures -> Integer,
+        hits -> Integer,
         window_started_at -> Datetime,
     }
 }

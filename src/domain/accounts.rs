@@ -1,5 +1,5 @@
-//! Accounts: signing up, logging in (throttled), sessions and passwords,
-//! and the admin account made from configuration.
+//! Accounts: signing up and logging in (both throttled), sessions and
+//! passwords, and the admin account made from configuration.
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -8,12 +8,14 @@ use crate::db::users::LoginKey;
 use crate::db::{self, Database, models::NewUserRow, models::UserRow};
 
 use super::clock::Clock;
+use super::devices::{DeviceToken, DeviceTokens};
 use super::error::{Error, Result};
 use super::passwords::Passwords;
 use super::sessions::{Sessions, TokenPair};
-use super::throttle::{LoginThrottle, ThrottleKey};
+use super::throttle::{Attempt, LoginThrottle, Recognised, ThrottleKey};
 use super::tokens::TokenError;
 use super::values::{Email, LoginName, NewPassword, Password, Username, login_key};
+use crate::client::Client;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -59,11 +61,22 @@ impl From<UserRow> for User {
     }
 }
 
-/// A user with a fresh pair of tokens.
+/// A user with a fresh pair of tokens, and a device token that lets the
+/// client that logged in be recognised at its next login.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: User,
     pub tokens: TokenPair,
+    pub device_token: DeviceToken,
+}
+
+/// Who is logging in, and from where.
+pub struct Login {
+    pub name: LoginName,
+    pub password: Password,
+    pub client: Client,
+    /// The device token an earlier login to this account gave the client.
+    pub device_token: Option<DeviceToken>,
 }
 
 pub struct NewAccount {
@@ -92,6 +105,7 @@ pub struct Accounts {
     sessions: Sessions,
     passwords: Passwords,
     throttle: LoginThrottle,
+    devices: DeviceTokens,
     clock: Clock,
 }
 
@@ -101,6 +115,7 @@ impl Accounts {
         sessions: Sessions,
         passwords: Passwords,
         throttle: LoginThrottle,
+        devices: DeviceTokens,
         clock: Clock,
     ) -> Self {
         Self {
@@ -108,26 +123,37 @@ impl Accounts {
             sessions,
             passwords,
             throttle,
+            devices,
             clock,
         }
     }
 
+    /// Creates an account and starts its first session. Signups are
+    /// counted per client before the password is hashed.
     #[tracing::instrument(level = "debug", skip_all, fields(username = %account.username.as_str()))]
-    pub async fn signup(&self, account: NewAccount) -> Result<Session> {
+    pub async fn signup(&self, account: NewAccount, client: Client) -> Result<Session> {
+        self.db
+            .run(async |conn| self.throttle.reserve_signup(conn, client.key()).await)
+            .await?;
         let user = self.create(account, Role::User).await?;
         metrics::counter!("catalog_signups_total").increment(1);
         let tokens = self
             .db
             .run(async |conn| self.sessions.start(conn, user.id, 0).await)
             .await?;
-        Ok(Session { user, tokens })
+        let device_token = self.devices.issue(user.id, self.clock.now());
+        Ok(Session {
+            user,
+            tokens,
+            device_token,
+        })
     }
 
     /// Logs in by username or email. Unknown users and wrong passwords
     /// fail alike, take alike long and are throttled alike.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn login(&self, name: LoginName, password: Password) -> Result<Session> {
-        let outcome = self.check_login(name, password).await;
+    pub async fn login(&self, login: Login) -> Result<Session> {
+        let outcome = self.check_login(login).await;
         let label = match &outcome {
             Ok(_) => Some("success"),
             Err(Error::BadCredentials) => Some("bad_credentials"),
@@ -140,19 +166,37 @@ impl Accounts {
         outcome
     }
 
-    async fn check_login(&self, name: LoginName, password: Password) -> Result<Session> {
+    async fn check_login(&self, login: Login) -> Result<Session> {
+        let Login {
+            name,
+            password,
+            client,
+            device_token,
+        } = login;
         let key = login_key(name.as_str());
-        let (row, throttle_key) = self
+        let now = self.clock.now();
+        let (row, attempt) = self
             .db
             .run(async |conn| {
                 let row =
                     db::users::find_by_login_key(conn, unique_key(name.as_str(), &key)).await?;
-                let throttle_key = row.as_ref().map_or_else(
-                    || ThrottleKey::unknown_name(name.as_str()),
-                    |row| ThrottleKey::account(row.id),
-                );
-                self.throttle.reserve(conn, &throttle_key).await?;
-                Ok::<_, Error>((row, throttle_key))
+                let (subject, recognised) = match &row {
+                    None => (ThrottleKey::unknown_name(name.as_str()), Recognised::No),
+                    Some(row) => (
+                        ThrottleKey::account(row.id),
+                        device_token
+                            .as_ref()
+                            .and_then(|token| self.devices.recognise(token, row.id, now))
+                            .map_or(Recognised::No, Recognised::Device),
+                    ),
+                };
+                let attempt = Attempt {
+                    subject,
+                    client: client.key(),
+                    recognised,
+                };
+                self.throttle.reserve(conn, &attempt).await?;
+                Ok::<_, Error>((row, attempt))
             })
             .await?;
 
@@ -166,13 +210,15 @@ impl Accounts {
         let tokens = self
             .db
             .run(async |conn| {
-                self.throttle.succeeded(conn, &throttle_key).await?;
+                self.throttle.succeeded(conn, &attempt).await?;
                 self.sessions.start(conn, row.id, row.token_version).await
             })
             .await?;
+        let device_token = self.devices.issue(row.id, self.clock.now());
         Ok(Session {
             user: row.into(),
             tokens,
+            device_token,
         })
     }
 
@@ -200,22 +246,29 @@ impl Accounts {
     }
 
     /// Changes the password after checking the current one, and ends every
-    /// session. Wrong current passwords count towards the login throttle.
+    /// session. Wrong current passwords count towards the login throttle,
+    /// for this account from this client (the session recognises it, so
+    /// the account's global budget does not apply).
     #[tracing::instrument(level = "debug", skip_all, fields(user_id))]
     pub async fn change_password(
         &self,
         user_id: i64,
+        client: Client,
         current: Password,
         new: NewPassword,
     ) -> Result<()> {
-        let throttle_key = ThrottleKey::account(user_id);
+        let attempt = Attempt {
+            subject: ThrottleKey::account(user_id),
+            client: client.key(),
+            recognised: Recognised::Session,
+        };
         let row = self
             .db
             .run(async |conn| {
                 let row = db::users::find(conn, user_id)
                     .await?
                     .ok_or(TokenError::UnknownUser)?;
-                self.throttle.reserve(conn, &throttle_key).await?;
+                self.throttle.reserve(conn, &attempt).await?;
                 Ok::<_, Error>(row)
             })
             .await?;
@@ -237,7 +290,7 @@ impl Accounts {
                     Ok(())
                 })
                 .await?;
-                self.throttle.succeeded(conn, &throttle_key).await
+                self.throttle.succeeded(conn, &attempt).await
             })
             .await
     }
@@ -257,7 +310,7 @@ impl Accounts {
             .ok_or(Error::Unauthenticated(TokenError::UnknownUser))
     }
 
-    /// Deletes expired refresh tokens and login counters.
+    /// Deletes expired refresh tokens and throttle counters.
     pub async fn purge_expired(&self) -> Result<(usize, usize)> {
         let tokens = self.sessions.purge().await?;
         let counters = self

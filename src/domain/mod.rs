@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod catalog;
 pub mod clock;
 pub mod cursor;
+pub mod devices;
 pub mod error;
 pub mod passwords;
 pub mod price;
@@ -21,6 +22,7 @@ pub use error::{Error, Result};
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::config::ThrottleConfig;
 use crate::db::Database;
 
 /// Everything the API needs, cheap to clone into each request.
@@ -35,21 +37,27 @@ pub struct Services {
 /// The rules' settings, as configuration gives them.
 pub struct Policies {
     pub sessions: sessions::SessionPolicy,
-    pub throttle: throttle::ThrottlePolicy,
+    pub throttle: ThrottleConfig,
+}
+
+/// What signs the service's own tokens and cursors.
+pub struct Signing {
+    pub tokens: tokens::Tokens,
+    pub cursors: cursor::Cursors,
+    pub devices: devices::DeviceTokens,
 }
 
 impl Services {
     pub fn new(
         db: Database,
-        tokens: tokens::Tokens,
+        signing: Signing,
         passwords: passwords::Passwords,
-        cursors: cursor::Cursors,
         policies: Policies,
         clock: clock::Clock,
     ) -> Self {
         let sessions = sessions::Sessions::new(
             db.clone(),
-            Arc::new(tokens),
+            Arc::new(signing.tokens),
             policies.sessions,
             clock.clone(),
         );
@@ -60,9 +68,10 @@ impl Services {
                 sessions,
                 passwords,
                 throttle,
+                signing.devices,
                 clock.clone(),
             ),
-            catalog: catalog::Catalog::new(db.clone(), clock.clone(), cursors),
+            catalog: catalog::Catalog::new(db.clone(), clock.clone(), signing.cursors),
             db,
             clock,
         }

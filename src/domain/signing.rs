@@ -1,6 +1,6 @@
-//! Short signed tokens made from the JWT secret, such as page cursors.
-//! Each use derives a key of its own from the secret (an HMAC of its
-//! purpose), so a tag made for one use never verifies as another.
+//! Short signed tokens made from the JWT secret: page cursors and device
+//! tokens. Each use derives a key of its own from the secret (an HMAC of
+//! its purpose), so a tag made for one use never verifies as another.
 //! A token is `<payload>.<tag>`, both base64url without padding; the tag
 //! is an HMAC-SHA256 of the payload and a context, cut to 128 bits.
 //! Tokens made under a key in `JWT_PREVIOUS_SECRET_KEYS` still verify.

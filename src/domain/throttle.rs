@@ -1,94 +1,273 @@
-//! Per-account login throttling, kept in the database so every replica
-//! sees the same count.
+//! Throttling of password checks and signups, kept in the database so
+//! that every replica sees the same counts.
 //!
-//! At most `max_failures` password checks per account run within `window`
-//! (counted from the first) unless one succeeds; further attempts are
-//! refused before any hashing, until the window passes.
-//! Unknown names are counted the same way, so the throttle does not tell
-//! which accounts exist. A successful login clears the count.
+//! A password check is counted as a failure *before* it runs, under
+//! every counter that applies to it, in one locked step; a check that
+//! then succeeds takes its count back. So the limits hold for bursts of
+//! concurrent attempts on any number of replicas, and a refused attempt
+//! never reaches Argon2. The counters, each in a fixed window that opens
+//! at its first count:
+//!
+//! | counter | counts failed checks | refuses |
+//! |---|---|---|
+//! | account and client | on one account from one client | that client, for that account |
+//! | account | on one account from clients it does not recognise | every client it does not recognise |
+//! | device | made with one device token | logins with that token |
+//! | client | from one client, on any account | that client, for every account |
+//!
+//! So a guesser locks out only itself: the owner, on another address,
+//! still logs in. Guessing spread over many addresses spends the
+//! account's budget; once it is spent, only clients holding a device
+//! token from an earlier login to that account get through, and they are
+//! counted under the token instead. A password change comes with a
+//! session, which recognises the client as a device token would.
+//! Unknown names are counted exactly like accounts, so the answers never
+//! reveal which accounts exist. Signups are counted per client.
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::config::ThrottleConfig;
+use crate::db::throttle_counters::{self, Key};
 use crate::db::{self, Conn};
 
 use super::clock::{Clock, after, before};
+use super::devices::DeviceId;
 use super::error::{Error, Result};
 use super::values::fold_case;
+use crate::client::ClientKey;
 
-#[derive(Debug, Clone, Copy)]
-pub struct ThrottlePolicy {
-    pub max_failures: u32,
-    pub window: Duration,
-}
-
-/// What the throttle counts checks under: a digest, so that its length is
-/// fixed whatever name was typed.
+/// What a counter counts under: a digest, so that its length is fixed
+/// whatever name was typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleKey([u8; 32]);
+pub struct ThrottleKey(Key);
 
 impl ThrottleKey {
     /// An account's checks, whichever of its names was used to log in.
     pub fn account(user_id: i64) -> Self {
-        Self(Sha256::digest(format!("user:{user_id}")).into())
+        Self::of(&format!("user:{user_id}"))
     }
 
     /// Checks for a name that matched no account, counted regardless of
     /// case.
     pub fn unknown_name(name: &str) -> Self {
-        Self(Sha256::digest(format!("name:{}", fold_case(name))).into())
+        Self::of(&format!("name:{}", fold_case(name)))
     }
+
+    fn of(text: &str) -> Self {
+        Self(Sha256::digest(text).into())
+    }
+
+    fn with_client(self, client: ClientKey) -> Self {
+        let mut digest = Sha256::new();
+        digest.update(b"pair:");
+        digest.update(self.0);
+        digest.update(client.to_string());
+        Self(digest.finalize().into())
+    }
+
+    fn client(client: ClientKey) -> Self {
+        Self::of(&format!("client:{client}"))
+    }
+
+    fn device(id: DeviceId) -> Self {
+        let mut digest = Sha256::new();
+        digest.update(b"device:");
+        digest.update(id.0);
+        Self(digest.finalize().into())
+    }
+
+    fn signups(client: ClientKey) -> Self {
+        Self::of(&format!("signup:{client}"))
+    }
+}
+
+/// How the client making a password check is recognised for the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recognised {
+    /// Not at all: the account's global budget applies.
+    No,
+    /// By a device token from an earlier login to this account.
+    Device(DeviceId),
+    /// By a session of the account (a password change).
+    Session,
+}
+
+/// One password check: on which account (or unknown name), from which
+/// client, recognised how.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub subject: ThrottleKey,
+    pub client: ClientKey,
+    pub recognised: Recognised,
+}
+
+/// Which limit a counter enforces; also its metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    AccountAndClient,
+    Account,
+    Device,
+    Client,
+    Signups,
+}
+
+impl Limit {
+    fn label(self) -> &'static str {
+        match self {
+            Self::AccountAndClient => "account_and_client",
+            Self::Account => "account",
+            Self::Device => "device",
+            Self::Client => "client",
+            Self::Signups => "signups",
+        }
+    }
+
+    /// Whether a successful check wipes the counter, rather than only
+    /// taking its own count back. Wiping the account's or the client's
+    /// count would let a guesser reset it with a login of its own.
+    fn cleared_by_success(self) -> bool {
+        matches!(self, Self::AccountAndClient | Self::Device)
+    }
+}
+
+/// A counter that applies to an attempt, and its limit.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    limit: Limit,
+    key: ThrottleKey,
+    max: u32,
 }
 
 #[derive(Clone)]
 pub struct LoginThrottle {
-    policy: ThrottlePolicy,
+    policy: ThrottleConfig,
     clock: Clock,
 }
 
 impl LoginThrottle {
-    pub fn new(policy: ThrottlePolicy, clock: Clock) -> Self {
+    pub fn new(policy: ThrottleConfig, clock: Clock) -> Self {
         Self { policy, clock }
     }
 
-    /// Counts one password check for `key` before it runs, or refuses it
-    /// with [`Error::Throttled`] once `max_failures` checks have been
-    /// counted in the window. Counting first, in one locked step, is what
-    /// makes the limit hold for a burst of concurrent attempts on any
-    /// number of replicas: a check still running counts as a failure until
-    /// it succeeds.
-    pub async fn reserve(&self, conn: &mut Conn, key: &ThrottleKey) -> Result<()> {
-        let max = i32::try_from(self.policy.max_failures).unwrap_or(i32::MAX - 1);
-        let now = self.clock.now();
-        let window = self.policy.window;
-        let (checks, started) =
-            db::login_failures::count_check(conn, &key.0, now, before(now, window), max + 1)
-                .await?;
-        if checks <= max {
-            return Ok(());
+    fn counters(&self, attempt: &Attempt) -> Vec<Counted> {
+        let policy = &self.policy;
+        let mut counters = vec![
+            Counted {
+                limit: Limit::AccountAndClient,
+                key: attempt.subject.with_client(attempt.client),
+                max: policy.max_failures,
+            },
+            Counted {
+                limit: Limit::Client,
+                key: ThrottleKey::client(attempt.client),
+                max: policy.max_failures_per_client,
+            },
+        ];
+        match attempt.recognised {
+            Recognised::No => counters.push(Counted {
+                limit: Limit::Account,
+                key: attempt.subject,
+                max: policy.max_failures_per_account,
+            }),
+            Recognised::Device(id) => counters.push(Counted {
+                limit: Limit::Device,
+                key: ThrottleKey::device(id),
+                max: policy.max_failures,
+            }),
+            Recognised::Session => {}
         }
-        let wait = (after(started, window) - now).num_milliseconds();
-        let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
-        Err(Error::Throttled { retry_after_secs })
+        counters
     }
 
-    /// Clears the count after a check that succeeded.
-    pub async fn succeeded(&self, conn: &mut Conn, key: &ThrottleKey) -> Result<()> {
-        db::login_failures::clear(conn, &key.0).await?;
+    /// Counts one password check under every counter that applies before
+    /// it runs, or refuses it with [`Error::Throttled`] when any of them
+    /// is at its limit (then nothing is counted).
+    pub async fn reserve(&self, conn: &mut Conn, attempt: &Attempt) -> Result<()> {
+        let counters = self.counters(attempt);
+        self.count(conn, &counters, self.policy.failure_window)
+            .await
+    }
+
+    /// Counts one signup from `client`, or refuses it.
+    pub async fn reserve_signup(&self, conn: &mut Conn, client: ClientKey) -> Result<()> {
+        let counters = [Counted {
+            limit: Limit::Signups,
+            key: ThrottleKey::signups(client),
+            max: self.policy.signup_max_per_client,
+        }];
+        self.count(conn, &counters, self.policy.signup_window).await
+    }
+
+    /// Takes back what [`LoginThrottle::reserve`] counted for a check that
+    /// succeeded: the account-and-client and device counters start over,
+    /// the others lose this one count.
+    pub async fn succeeded(&self, conn: &mut Conn, attempt: &Attempt) -> Result<()> {
+        let (cleared, refunded): (Vec<Counted>, Vec<Counted>) = self
+            .counters(attempt)
+            .into_iter()
+            .partition(|counted| counted.limit.cleared_by_success());
+        throttle_counters::clear(conn, &keys(&cleared)).await?;
+        throttle_counters::refund(conn, &keys(&refunded)).await?;
         Ok(())
     }
 
     /// Deletes counters whose window has passed.
     pub async fn purge(&self, conn: &mut Conn) -> Result<usize> {
-        let expired = before(self.clock.now(), self.policy.window);
-        Ok(db::login_failures::purge(conn, expired).await?)
+        let longest = self.policy.failure_window.max(self.policy.signup_window);
+        let expired = before(self.clock.now(), longest);
+        Ok(throttle_counters::purge(conn, expired).await?)
     }
+
+    /// One locked step: opens the counters, refuses if any is at its
+    /// limit, and otherwise counts one hit on each.
+    async fn count(&self, conn: &mut Conn, counters: &[Counted], window: Duration) -> Result<()> {
+        use diesel_async::AsyncConnection;
+        let now = self.clock.now();
+        let keys = keys(counters);
+        let refused = conn
+            .transaction::<_, db::Error, _>(async |conn| {
+                let found = throttle_counters::open(conn, &keys, now, before(now, window)).await?;
+                let full: Vec<_> = counters
+                    .iter()
+                    .zip(&found)
+                    .filter(|(counted, counter)| {
+                        u32::try_from(counter.hits).unwrap_or(0) >= counted.max
+                    })
+                    .map(|(counted, counter)| (counted.limit, counter.window_started_at))
+                    .collect();
+                if full.is_empty() {
+                    throttle_counters::hit(conn, &keys).await?;
+                }
+                Ok(full)
+            })
+            .await?;
+        let Some(ends) = refused
+            .iter()
+            .map(|(_, opened)| after(*opened, window))
+            .max()
+        else {
+            return Ok(());
+        };
+        for (limit, _) in &refused {
+            metrics::counter!("catalog_throttle_refusals_total", "limit" => limit.label())
+                .increment(1);
+        }
+        let wait = (ends - now).num_milliseconds();
+        let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
+        Err(Error::Throttled { retry_after_secs })
+    }
+}
+
+fn keys(counters: &[Counted]) -> Vec<Key> {
+    counters.iter().map(|counted| counted.key.0).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Client;
 
     #[test]
     fn keys_are_the_digests_migration_5_made_of_the_old_text_keys() {
@@ -96,5 +275,25 @@ mod tests {
         assert_eq!(ThrottleKey::account(7).0, digest("user:7"));
         assert_eq!(ThrottleKey::unknown_name("ÀdA").0, digest("name:àda"));
         assert_eq!(ThrottleKey::unknown_name("İ").0, digest("name:i\u{307}"));
+    }
+
+    #[test]
+    fn every_counter_of_an_attempt_has_a_key_of_its_own() {
+        let client = |text: &str| Client::new(text.parse().unwrap()).key();
+        let account = ThrottleKey::account(7);
+        let mut all = vec![
+            account,
+            account.with_client(client("192.0.2.1")),
+            account.with_client(client("192.0.2.2")),
+            ThrottleKey::account(8).with_client(client("192.0.2.1")),
+            ThrottleKey::client(client("192.0.2.1")),
+            ThrottleKey::signups(client("192.0.2.1")),
+            ThrottleKey::device(DeviceId([1; 16])),
+            ThrottleKey::device(DeviceId([2; 16])),
+        ];
+        let count = all.len();
+        all.sort_by_key(|key| key.0);
+        all.dedup();
+        assert_eq!(all.len(), count);
     }
 }

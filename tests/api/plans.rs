@@ -7,7 +7,7 @@
 //! the page asks for.
 
 use catalog::db::products::{ListQuery, SortColumn, SortValue};
-use catalog::db::{login_failures, products, refresh_tokens};
+use catalog::db::{products, refresh_tokens, throttle_counters};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::mysql::Mysql;
 use diesel::prelude::*;
@@ -62,12 +62,12 @@ async fn load(app: &TestApp) {
                  FROM n CROSS JOIN users u",
                 numbers(TOKENS_PER_OWNER)
             ),
-            // Login counters of the last 16 minutes: as between two purges,
-            // few are past their 15-minute window.
-            "INSERT INTO login_failures (throttle_key, failures, window_started_at) \
+            // Throttle counters of the last 16 minutes: as between two
+            // purges, few are past their 15-minute window.
+            "INSERT INTO throttle_counters (throttle_key, hits, window_started_at) \
              SELECT UNHEX(SHA2(CONCAT('user:', id), 256)), 1 + id % 10, UTC_TIMESTAMP(6) - INTERVAL (id % 16) MINUTE FROM users"
                 .to_owned(),
-            "ANALYZE TABLE users, products, refresh_tokens, login_failures".to_owned(),
+            "ANALYZE TABLE users, products, refresh_tokens, throttle_counters".to_owned(),
         ],
     )
     .await;
@@ -555,12 +555,12 @@ async fn other_statements_over_many_rows_use_their_index() {
     ));
 
     let cutoff = now - TimeDelta::minutes(15);
-    let plan = db.write(&login_failures::purge_statement(cutoff)).await;
+    let plan = db.write(&throttle_counters::purge_statement(cutoff)).await;
     failures.extend(check(
-        "login counter purge",
+        "throttle counter purge",
         &plan,
-        "login_failures",
-        "login_failures_window",
+        "throttle_counters",
+        "throttle_counters_window",
         None,
     ));
     assert_no_violations(failures);

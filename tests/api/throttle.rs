@@ -134,3 +134,234 @@ async fn a_concurrent_burst_gets_no_more_checks_than_the_limit() {
     assert_eq!((count(401), count(429)), (10, 90), "{statuses:?}");
     assert_problem(app.login("besieged", PASSWORD).await, 429, None).await;
 }
+
+/// A client on another loopback address, as another device or attacker.
+fn client_from(last_octet: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
+        .build()
+        .unwrap()
+}
+
+/// Logs in through `client`, with a device token if given.
+async fn login_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+    device_token: Option<&str>,
+) -> reqwest::Response {
+    let mut body = json!({"username": name, "password": password});
+    if let Some(token) = device_token {
+        body["device_token"] = json!(token);
+    }
+    send(client.post(app.url("/api/auth/login")).json(&body)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guesser_locks_out_only_itself_and_the_owner_still_logs_in() {
+    let app = TestApp::spawn().await;
+    app.new_user("owner").await;
+    let attacker = client_from(2);
+    for _ in 0..10 {
+        let response = login_from(&app, &attacker, "owner", "wrong password", None).await;
+        assert_problem(response, 401, None).await;
+    }
+    // The attacker's address is locked out of this account, right
+    // password or not…
+    let locked = login_from(&app, &attacker, "owner", PASSWORD, None).await;
+    assert!((1..=900).contains(&retry_after(&locked)));
+    assert_problem(locked, 429, None).await;
+    // …while the owner, on another address, logs in.
+    let owner = client_from(1);
+    let response = login_from(&app, &owner, "owner", PASSWORD, None).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_unknown_names_from_one_address_meet_the_per_client_limit() {
+    // The default: 50 failed checks per client per window.
+    let app = TestApp::spawn().await;
+    let attacker = client_from(2);
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let (client, url) = (attacker.clone(), app.url("/api/auth/login"));
+        attempts.spawn(async move {
+            let body = json!({"username": format!("nobody{i}"), "password": "wrong password"});
+            send(client.post(url).json(&body)).await.status().as_u16()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!((count(401), count(429)), (50, 50), "{statuses:?}");
+    // A client on another address is unaffected.
+    let other = client_from(3);
+    let response = login_from(&app, &other, "nobody0", "wrong password", None).await;
+    assert_problem(response, 401, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_from_many_addresses_spends_the_account_but_a_known_device_gets_in() {
+    let app = TestApp::spawn_with(&[
+        ("LOGIN_MAX_FAILURES", "3"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "9"),
+    ])
+    .await;
+    app.new_user("popular").await;
+    // The owner's phone logged in before and kept its device token.
+    let phone = client_from(1);
+    let earlier = login_from(&app, &phone, "popular", PASSWORD, None).await;
+    assert_eq!(earlier.status(), 200);
+    let earlier: serde_json::Value = earlier.json().await.unwrap();
+    let device_token = earlier["device_token"].as_str().unwrap().to_owned();
+    // Three addresses, three guesses each, on the account and on a name
+    // nobody has.
+    for octet in 10..13 {
+        let guesser = client_from(octet);
+        for name in ["popular", "nobody"] {
+            for _ in 0..3 {
+                let response = login_from(&app, &guesser, name, "wrong password", None).await;
+                assert_problem(response, 401, None).await;
+            }
+        }
+    }
+    // Now nobody new gets in, right password or not, and an account is
+    // refused exactly like a name nobody has.
+    let stranger = client_from(20);
+    let known = login_from(&app, &stranger, "popular", PASSWORD, None).await;
+    let unknown = login_from(&app, &stranger, "nobody", PASSWORD, None).await;
+    assert_eq!(stable_header_names(&known), stable_header_names(&unknown));
+    let mut a = assert_problem(known, 429, None).await;
+    let mut b = assert_problem(unknown, 429, None).await;
+    for body in [&mut a, &mut b] {
+        body["request_id"] = json!(null);
+    }
+    assert_eq!(a, b);
+    // The owner's own device still gets in, from wherever it is now…
+    let roaming = client_from(21);
+    let response = login_from(&app, &roaming, "popular", PASSWORD, Some(&device_token)).await;
+    assert_eq!(response.status(), 200);
+    // …but without its token, the owner waits like everyone else.
+    let response = login_from(&app, &roaming, "popular", PASSWORD, None).await;
+    assert_problem(response, 429, None).await;
+    // The window passes and the account is open again.
+    app.time.advance(Duration::from_secs(15 * 60));
+    let response = login_from(&app, &stranger, "popular", PASSWORD, None).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_token_counts_its_own_failures_and_works_only_for_its_account() {
+    let app = TestApp::spawn_with(&[
+        ("LOGIN_MAX_FAILURES", "3"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+    ])
+    .await;
+    let signup = app
+        .signup(&json!({"username": "holder", "email": "h@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(signup.status(), 201);
+    let signup: serde_json::Value = signup.json().await.unwrap();
+    // Signing up made this device known too.
+    let token = signup["device_token"].as_str().unwrap().to_owned();
+    app.new_user("other").await;
+    // A stolen token, tried from three addresses, once each: its own
+    // failures lock the token, not those addresses.
+    for octet in 2..5 {
+        let thief = client_from(octet);
+        let response = login_from(&app, &thief, "holder", "wrong password", Some(&token)).await;
+        assert_problem(response, 401, None).await;
+    }
+    let response = login_from(&app, &client_from(5), "holder", PASSWORD, Some(&token)).await;
+    assert_problem(response, 429, None).await;
+    // The account's budget was not spent by them: without the token the
+    // owner logs in.
+    let response = login_from(&app, &client_from(5), "holder", PASSWORD, None).await;
+    assert_eq!(response.status(), 200);
+    // Spend the other account's budget; this token does not open it.
+    for octet in 6..9 {
+        let response = login_from(&app, &client_from(octet), "other", "wrong", None).await;
+        assert_problem(response, 401, None).await;
+    }
+    let fresh: serde_json::Value = login_from(&app, &client_from(1), "holder", PASSWORD, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = fresh["device_token"].as_str().unwrap();
+    let response = login_from(&app, &client_from(9), "other", PASSWORD, Some(fresh)).await;
+    assert_problem(response, 429, None).await;
+    // A forged token is ignored; a token that cannot be one is refused.
+    let forged = format!("{}x", &fresh[..fresh.len() - 1]);
+    let response = login_from(&app, &client_from(9), "other", PASSWORD, Some(&forged)).await;
+    assert_problem(response, 429, None).await;
+    let response = login_from(
+        &app,
+        &client_from(9),
+        "other",
+        PASSWORD,
+        Some("not a token"),
+    )
+    .await;
+    assert_problem(response, 400, Some("device_token")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signups_are_limited_per_client() {
+    let app = TestApp::spawn_with(&[("SIGNUP_MAX_PER_CLIENT", "3")]).await;
+    let spammer = client_from(2);
+    let signup = |client: &reqwest::Client, name: &str| {
+        let body =
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        send(client.post(app.url("/api/auth/signup")).json(&body))
+    };
+    for i in 0..3 {
+        assert_eq!(signup(&spammer, &format!("bulk{i}")).await.status(), 201);
+    }
+    let refused = signup(&spammer, "bulk3").await;
+    let wait = retry_after(&refused);
+    assert!((3500..=3600).contains(&wait), "{wait}");
+    assert_problem(refused, 429, None).await;
+    // No account was made for the refused one, and others still sign up.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE username = 'bulk3'")
+            .await,
+        0
+    );
+    assert_eq!(signup(&client_from(3), "someone").await.status(), 201);
+    // An hour later the spammer's window has passed.
+    app.time.advance(Duration::from_secs(3600));
+    assert_eq!(signup(&spammer, "bulk4").await.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_x_forwarded_for_from_a_client_that_is_no_proxy_is_ignored() {
+    for trusted in [None, Some("10.0.0.0/8")] {
+        let mut vars = vec![("LOGIN_MAX_FAILURES", "3")];
+        if let Some(ranges) = trusted {
+            vars.push(("TRUSTED_PROXIES", ranges));
+        }
+        let app = TestApp::spawn_with(&vars).await;
+        app.new_user("victim").await;
+        for forged in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+            let response = send(
+                app.client
+                    .post(app.url("/api/auth/login"))
+                    .header("x-forwarded-for", forged)
+                    .header("forwarded", format!("for={forged}"))
+                    .json(&json!({"username": "victim", "password": "wrong password"})),
+            )
+            .await;
+            assert_problem(response, 401, None).await;
+        }
+        // All three came from 127.0.0.1, whatever they claimed.
+        let response = send(
+            app.client
+                .post(app.url("/api/auth/login"))
+                .header("x-forwarded-for", "203.0.113.4")
+                .json(&json!({"username": "victim", "password": PASSWORD})),
+        )
+        .await;
+        assert_problem(response, 429, None).await;
+    }
+}

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, assert_problem, free_port, send};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, free_port, send};
 
 const SECURITY_HEADERS: [&str; 6] = [
     "x-content-type-options",
@@ -418,4 +418,73 @@ async fn metrics_are_not_reachable_through_nginx() {
     assert_eq!(response.status(), 404);
     let body = response.text().await.unwrap();
     assert!(!body.contains("catalog_"), "{body}");
+}
+
+/// A client on another loopback address, as another visitor of nginx.
+fn client_from(last_octet: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_nginx_as_a_trusted_proxy_clients_are_counted_apart() {
+    // nginx reaches the app from 127.0.0.1 and names the client in
+    // X-Forwarded-For; the app believes it because 127.0.0.1 is trusted.
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_MAX_FAILURES", "3"),
+    ])
+    .await;
+    app.new_user("shared").await;
+    let nginx = Nginx::start(app.addr).await;
+    let login = |client: &reqwest::Client, password: &str| {
+        send(
+            client
+                .post(nginx.url("/api/auth/login"))
+                .json(&json!({"username": "shared", "password": password})),
+        )
+    };
+    let guesser = client_from(2);
+    for _ in 0..3 {
+        assert_problem(login(&guesser, "wrong password").await, 401, None).await;
+    }
+    let locked = login(&guesser, PASSWORD).await;
+    let body = assert_problem(locked, 429, None).await;
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("from this address"),
+        "the app's 429, not nginx's rate limit: {body}"
+    );
+    // Another visitor of the same nginx is another client to the app.
+    let owner = client_from(3);
+    assert_eq!(login(&owner, PASSWORD).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_an_untrusted_nginx_every_visitor_is_nginx() {
+    // Without TRUSTED_PROXIES the app counts nginx's own address, which
+    // is why the Compose file sets it.
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    app.new_user("shared").await;
+    let nginx = Nginx::start(app.addr).await;
+    for _ in 0..3 {
+        let response = send(
+            client_from(2)
+                .post(nginx.url("/api/auth/login"))
+                .json(&json!({"username": "shared", "password": "wrong password"})),
+        )
+        .await;
+        assert_problem(response, 401, None).await;
+    }
+    let response = send(
+        client_from(3)
+            .post(nginx.url("/api/auth/login"))
+            .json(&json!({"username": "shared", "password": PASSWORD})),
+    )
+    .await;
+    assert_problem(response, 429, None).await;
 }

@@ -56,8 +56,8 @@ pub async fn create_database() -> String {
 /// The configuration the binary would read from `vars` on top of what
 /// every test app sets: its database, the test signing key, a free
 /// loopback port, a small pool, short start-up and shutdown waits, and
-/// room for the many concurrent connections a test makes from one
-/// address. Everything else keeps the binary's defaults.
+/// room for the many signups and concurrent connections a test makes
+/// from one address. Everything else keeps the binary's defaults.
 pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
     let base = [
         ("DATABASE_URL", database_url),
@@ -67,10 +67,15 @@ pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         ("DATABASE_POOL_SIZE", "4"),
         ("DATABASE_STARTUP_TIMEOUT_SECS", "10"),
         ("SHUTDOWN_GRACE_SECS", "5"),
+        ("SIGNUP_MAX_PER_CLIENT", MANY_SIGNUPS),
         ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
     ];
     Config::from_vars(base.iter().chain(vars).copied()).expect("a valid test configuration")
 }
+
+/// `SIGNUP_MAX_PER_CLIENT` for tests that sign up many users from one
+/// address; the signup tests set their own.
+pub const MANY_SIGNUPS: &str = "100000";
 
 /// The URL of `database` on the test server.
 pub fn database_url(database: &str) -> String {

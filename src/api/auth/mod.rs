@@ -7,8 +7,9 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use crate::client::Client;
 use crate::domain::Services;
-use crate::domain::accounts::NewAccount;
+use crate::domain::accounts::{Login, NewAccount};
 
 use super::ApiTags;
 use super::body::JsonBody;
@@ -65,6 +66,9 @@ problems! {
         413 => PayloadTooLarge,
         /// The body is not `application/json`.
         415 => UnsupportedMediaType,
+        /// Too many signups from this client recently.
+        #[oai(header(name = "Retry-After", ty = "u64", description = "Seconds until signups are accepted again."))]
+        429 => TooManyRequests,
     }
 }
 
@@ -79,7 +83,7 @@ problems! {
         413 => PayloadTooLarge,
         /// The body is not `application/json`.
         415 => UnsupportedMediaType,
-        /// Too many failed logins for this account (or name) recently.
+        /// Too many failed logins recently: for this account from this client, from this client on any account, or for this account from everywhere (then only a `device_token` from an earlier login gets through).
         #[oai(header(name = "Retry-After", ty = "u64", description = "Seconds until attempts are accepted again."))]
         429 => TooManyRequests,
     }
@@ -98,7 +102,7 @@ problems! {
         413 => PayloadTooLarge,
         /// The body is not `application/json`.
         415 => UnsupportedMediaType,
-        /// Too many wrong passwords for this account recently.
+        /// Too many wrong passwords for this account from this client, or from this client on any account, recently.
         #[oai(header(name = "Retry-After", ty = "u64", description = "Seconds until attempts are accepted again."))]
         429 => TooManyRequests,
     }
@@ -124,6 +128,7 @@ impl AuthApi {
     async fn signup(
         &self,
         services: Data<&Services>,
+        client: Data<&Client>,
         body: JsonBody<SignupRequest>,
     ) -> Result<SignupResponse, SignupProblem> {
         let JsonBody(SignupRequest {
@@ -136,7 +141,7 @@ impl AuthApi {
             email,
             password,
         };
-        let session = services.accounts.signup(account).await?;
+        let session = services.accounts.signup(account, **client).await?;
         Ok(SignupResponse::Created(Json(session.into())))
     }
 
@@ -148,10 +153,21 @@ impl AuthApi {
     async fn login(
         &self,
         services: Data<&Services>,
+        client: Data<&Client>,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, LoginProblem> {
-        let JsonBody(LoginRequest { username, password }) = body;
-        let session = services.accounts.login(username, password).await?;
+        let JsonBody(LoginRequest {
+            username,
+            password,
+            device_token,
+        }) = body;
+        let login = Login {
+            name: username,
+            password,
+            client: **client,
+            device_token,
+        };
+        let session = services.accounts.login(login).await?;
         Ok(LoginResponse::Ok(Json(session.into())))
     }
 
@@ -223,6 +239,7 @@ impl AuthApi {
     async fn change_password(
         &self,
         services: Data<&Services>,
+        client: Data<&Client>,
         caller: AccessToken,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<SessionEndedResponse, ChangePasswordProblem> {
@@ -232,7 +249,7 @@ impl AuthApi {
         }) = body;
         services
             .accounts
-            .change_password(caller.0, current_password, new_password)
+            .change_password(caller.0, **client, current_password, new_password)
             .await?;
         Ok(SessionEndedResponse::Ended)
     }

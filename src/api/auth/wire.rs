@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
 use crate::domain::accounts::{Role, Session, User};
+use crate::domain::devices::DeviceToken;
 use crate::domain::sessions::TokenPair;
 use crate::domain::values::{Email, LoginName, NewPassword, Password, Username};
 
@@ -37,6 +38,8 @@ pub struct LoginRequest {
     pub username: LoginName,
     #[oai(write_only)]
     pub password: Password,
+    #[oai(write_only)]
+    pub device_token: Option<DeviceToken>,
 }
 
 impl FromFields for LoginRequest {
@@ -44,6 +47,7 @@ impl FromFields for LoginRequest {
         Ok(Self {
             username: fields.required("username")?,
             password: fields.required("password")?,
+            device_token: fields.optional("device_token")?,
         })
     }
 }
@@ -77,6 +81,11 @@ pub struct SignupResult {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Keep it and send it with this account's later logins from this
+    /// device: it lets them through while others have spent the account's
+    /// failure budget. Valid for 30 days (`LOGIN_DEVICE_TTL_SECS`); every
+    /// login answers a fresh one.
+    pub device_token: String,
 }
 
 /// A fresh access and refresh token.
@@ -108,6 +117,11 @@ pub struct LoginResult {
     /// Seconds until the access token expires.
     pub expires_in: u64,
     pub user: UserSummary,
+    /// Keep it and send it with this account's later logins from this
+    /// device: it lets them through while others have spent the account's
+    /// failure budget. Valid for 30 days (`LOGIN_DEVICE_TTL_SECS`); every
+    /// login answers a fresh one.
+    pub device_token: String,
 }
 
 #[derive(Debug, Enum)]
@@ -139,7 +153,13 @@ impl From<TokenPair> for TokenPairView {
 }
 
 impl From<Session> for SignupResult {
-    fn from(Session { user, tokens }: Session) -> Self {
+    fn from(
+        Session {
+            user,
+            tokens,
+            device_token,
+        }: Session,
+    ) -> Self {
         Self {
             id: user.id,
             username: user.username,
@@ -148,12 +168,19 @@ impl From<Session> for SignupResult {
             refresh_token: tokens.refresh_token,
             token_type: BEARER.to_owned(),
             expires_in: tokens.expires_in,
+            device_token: device_token.as_str().to_owned(),
         }
     }
 }
 
 impl From<Session> for LoginResult {
-    fn from(Session { user, tokens }: Session) -> Self {
+    fn from(
+        Session {
+            user,
+            tokens,
+            device_token,
+        }: Session,
+    ) -> Self {
         let TokenPairView {
             access_token,
             refresh_token,
@@ -170,6 +197,7 @@ impl From<Session> for LoginResult {
                 username: user.username,
                 email: user.email,
             },
+            device_token: device_token.as_str().to_owned(),
         }
     }
 }
