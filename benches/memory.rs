@@ -12,7 +12,11 @@
 //! the login throughput of the flood, and the open file descriptors at
 //! each point (they should return to where they started, give or take
 //! the database pool). The login throttle is raised for this run, since
-//! all 200 logins are for one account.
+//! all 200 logins are for one account; they come from four addresses.
+//!
+//! Then 1,100 connections that send nothing, from one address and then
+//! spread over 19: RSS and descriptors while they are open and once they
+//! are closed.
 //!
 //! Run with `scripts/bench.sh memory`. It creates and drops its own
 //! database.
@@ -22,6 +26,7 @@
 #[path = "../tests/support/server.rs"]
 mod server;
 
+use std::net::IpAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +42,7 @@ const PASSWORD: &str = "benchmark password";
 const LIST_REQUESTS: usize = 10_000;
 const LIST_CONCURRENCY: usize = 16;
 const LOGINS: usize = 200;
+const IDLE_CONNECTIONS: usize = 1100;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// A field of `/proc/<pid>/status`, in bytes.
@@ -89,6 +95,8 @@ async fn main() {
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("METRICS_ADDR", "127.0.0.1:0")
         .env("LOGIN_MAX_FAILURES", "1000000")
+        .env("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000")
+        .env("LOGIN_MAX_FAILURES_PER_CLIENT", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -174,8 +182,20 @@ async fn main() {
     };
     let started = Instant::now();
     let mut logins = tokio::task::JoinSet::new();
-    for _ in 0..LOGINS {
-        let (client, url) = (client.clone(), format!("{base}/api/auth/login"));
+    let flooders: Vec<reqwest::Client> = (1..=4)
+        .map(|octet| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::from([127, 0, 0, octet]))
+                .pool_max_idle_per_host(LOGINS)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for i in 0..LOGINS {
+        let (client, url) = (
+            flooders[i % flooders.len()].clone(),
+            format!("{base}/api/auth/login"),
+        );
         logins.spawn(async move {
             let body = json!({"username": "bench", "password": PASSWORD});
             client.post(url).json(&body).send().await.unwrap().status()
@@ -195,8 +215,29 @@ async fn main() {
     // The client's idle connections close, as they would at the end of a
     // real flood; the server's descriptors should follow.
     drop(client);
+    drop(flooders);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let settled_fds = open_fds(pid);
+
+    // 1,100 connections that never send a byte.
+    rlimit::increase_nofile_limit(8192).unwrap();
+    let mut idle_rows = Vec::new();
+    for (label, addresses) in [("from one address", 1u8), ("from 19 addresses", 19)] {
+        let before = (rss(pid), open_fds(pid));
+        let mut silent = Vec::new();
+        for i in 0..IDLE_CONNECTIONS {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            let octet = 10 + (i % usize::from(addresses)) as u8;
+            socket.bind(([127, 0, 0, octet], 0).into()).unwrap();
+            silent.push(socket.connect(([127, 0, 0, 1], port).into()).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let open = (rss(pid), open_fds(pid));
+        drop(silent);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let closed = (rss(pid), open_fds(pid));
+        idle_rows.push((label, before, open, closed));
+    }
 
     println!("memory of the release binary (RSS, from /proc/<pid>/status)");
     println!("  fresh process:                          {}", mib(fresh));
@@ -226,6 +267,21 @@ async fn main() {
          peak in the flood {}, once the clients left {settled_fds}",
         peak_fds.load(Ordering::Relaxed)
     );
+
+    println!(
+        "{IDLE_CONNECTIONS} silent connections (MAX_CONNECTIONS_PER_CLIENT 64, MAX_CONNECTIONS 1024):"
+    );
+    for (label, before, open, closed) in idle_rows {
+        println!(
+            "  {label}: before {} and {} fds; while open {} and {} fds; 1 s after closing {} and {} fds",
+            mib(before.0),
+            before.1,
+            mib(open.0),
+            open.1,
+            mib(closed.0),
+            closed.1
+        );
+    }
 
     child.start_kill().unwrap();
     child.wait().await.unwrap();

@@ -1,6 +1,8 @@
 //! The release binary as a benchmark runs it: its own process on a free
 //! port, with a fresh JWT secret, until dropped. Included by path from
-//! `benches/pages.rs` and `benches/catalog.rs`.
+//! `benches/pages.rs`, `benches/catalog.rs` and `benches/fairness.rs`.
+//! `CATALOG_BINARY` runs another build instead (an earlier commit's, to
+//! compare two builds under the same load).
 
 // Each includer uses a part.
 #![allow(dead_code)]
@@ -21,6 +23,11 @@ pub struct Service {
 
 impl Service {
     pub async fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// Starts it with `vars` set on top of the defaults.
+    pub async fn start_with(database_url: &str, vars: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -34,7 +41,9 @@ impl Service {
             .port();
         let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
         let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_catalog"));
+        let binary = std::env::var("CATALOG_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_catalog").to_owned());
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .env_clear()
@@ -48,6 +57,7 @@ impl Service {
         if let Ok(size) = std::env::var("DATABASE_POOL_SIZE") {
             command.env("DATABASE_POOL_SIZE", size);
         }
+        command.envs(vars.iter().copied());
         let service = Self {
             child: command.spawn().expect("the service starts"),
             addr,
