@@ -55,13 +55,15 @@ impl Fields {
         }
     }
 
-    /// A field of an edit that may be absent (keep it) but not null.
+    /// A field that may be absent but, when present, not null: an edit's
+    /// field left out is kept as it is; an optional field whose schema is
+    /// not nullable.
     pub fn unless_absent<T: ParseFromJSON>(&mut self, name: &str) -> Result<Option<T>, Problem> {
         match self.0.remove(name) {
             None => Ok(None),
             Some(Value::Null) => Err(Problem::invalid(
                 name,
-                format!("`{name}` must not be null; leave it out to keep it"),
+                format!("`{name}` must not be null; leave it out instead"),
             )),
             Some(value) => parse(name, value).map(Some),
         }

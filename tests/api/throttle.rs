@@ -304,6 +304,10 @@ async fn a_device_token_counts_its_own_failures_and_works_only_for_its_account()
     )
     .await;
     assert_problem(response, 400, Some("device_token")).await;
+    // As the spec says, it may be left out but is never null.
+    let null = json!({"username": "holder", "password": PASSWORD, "device_token": null});
+    let response = send(client_from(9).post(app.url("/api/auth/login")).json(&null)).await;
+    assert_problem(response, 400, Some("device_token")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

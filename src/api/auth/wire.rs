@@ -47,7 +47,7 @@ impl FromFields for LoginRequest {
         Ok(Self {
             username: fields.required("username")?,
             password: fields.required("password")?,
-            device_token: fields.optional("device_token")?,
+            device_token: fields.unless_absent("device_token")?,
         })
     }
 }
