@@ -25,26 +25,40 @@ impl PrivateMariaDb {
     pub async fn start() -> Self {
         let dir =
             std::env::temp_dir().join(format!("catalog-mariadb-{}", uuid::Uuid::new_v4().simple()));
-        let data = dir.join("data");
+        let (data, tmp) = (dir.join("data"), dir.join("tmp"));
         std::fs::create_dir_all(&data).unwrap();
-        let installed = Command::new("mariadb-install-db")
-            .args([
-                "--no-defaults",
-                &format!("--datadir={}", data.display()),
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("mariadb-install-db runs (Debian: mariadb-server)");
-        assert!(installed.success(), "mariadb-install-db failed");
+        std::fs::create_dir_all(&tmp).unwrap();
+        // A temporary folder of its own: bootstraps sharing /tmp were seen
+        // to crash (a segfault dropping an Aria temporary table) when two
+        // ran at once. Should it fail anyway, it is tried again.
+        let install = || {
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data).unwrap();
+            Command::new("mariadb-install-db")
+                .args([
+                    "--no-defaults".to_owned(),
+                    format!("--datadir={}", data.display()),
+                    format!("--tmpdir={}", tmp.display()),
+                    "--user=root".to_owned(),
+                    "--auth-root-authentication-method=normal".to_owned(),
+                    "--skip-test-db".to_owned(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("mariadb-install-db runs (Debian: mariadb-server)")
+                .success()
+        };
+        assert!(
+            (0..3).any(|_| install()),
+            "mariadb-install-db failed three times"
+        );
         let port = free_port();
         let child = Command::new("/usr/sbin/mariadbd")
             .args([
                 "--no-defaults".to_owned(),
                 format!("--datadir={}", data.display()),
+                format!("--tmpdir={}", tmp.display()),
                 format!("--socket={}", dir.join("mariadb.sock").display()),
                 format!("--pid-file={}", dir.join("mariadb.pid").display()),
                 format!("--port={port}"),
