@@ -161,6 +161,7 @@ impl Application {
         // /metrics runs until the API has stopped, so a last scrape can
         // see the drain.
         let metrics = tokio::spawn(server::serve(
+            "metrics",
             self.metrics_listener,
             monitoring::endpoint(self.services.db.pool().clone()).boxed(),
             HttpConfig::default(),
@@ -169,6 +170,7 @@ impl Application {
         ));
         let purge = tokio::spawn(purge_periodically(self.services, self.purge_interval));
         server::serve(
+            "api",
             self.listener,
             self.endpoint,
             self.http,

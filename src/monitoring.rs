@@ -152,6 +152,30 @@ fn describe() {
         "Requests that got no database connection within DATABASE_ACQUIRE_TIMEOUT_SECS (answered 503)."
     );
     describe_counter!(
+        "catalog_db_deadline_exceeded_total",
+        "Requests cut off by DATABASE_STATEMENT_TIMEOUT_SECS (answered 503)."
+    );
+    describe_counter!(
+        "catalog_db_connections_discarded_total",
+        "Database connections closed instead of pooled, because the work using them was cut off."
+    );
+    describe_gauge!(
+        "catalog_connections_open",
+        "Client connections being served now, by listener: api or metrics."
+    );
+    describe_counter!(
+        "catalog_connections_refused_total",
+        "Client connections closed at once, by listener and reason: client_limit (the address held MAX_CONNECTIONS_PER_CLIENT)."
+    );
+    describe_counter!(
+        "catalog_connections_evicted_total",
+        "Idle client connections closed to admit a new one at MAX_CONNECTIONS, by listener."
+    );
+    describe_counter!(
+        "catalog_throttle_refusals_total",
+        "429s of the login and signup throttle, by the limit that refused: account_and_client, account, device, client or signups."
+    );
+    describe_counter!(
         "catalog_db_query_errors_total",
         "Database statements that failed, by kind: unavailable (retryable) or query."
     );

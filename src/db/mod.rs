@@ -135,6 +135,9 @@ tokio::task_local! {
 
 impl Database {
     pub fn new(pool: Pool, statement_timeout: Duration) -> Self {
+        // Published at 0, so a first event is an increase Prometheus sees.
+        metrics::counter!("catalog_db_deadline_exceeded_total").increment(0);
+        metrics::counter!("catalog_db_connections_discarded_total").increment(0);
         Self {
             pool,
             statement_timeout,

@@ -114,6 +114,14 @@ enum Limit {
 }
 
 impl Limit {
+    const ALL: [Self; 5] = [
+        Self::AccountAndClient,
+        Self::Account,
+        Self::Device,
+        Self::Client,
+        Self::Signups,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::AccountAndClient => "account_and_client",
@@ -148,6 +156,11 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(policy: ThrottleConfig, clock: Clock) -> Self {
+        // Published at 0, so a first refusal is an increase Prometheus sees.
+        for limit in Limit::ALL {
+            metrics::counter!("catalog_throttle_refusals_total", "limit" => limit.label())
+                .increment(0);
+        }
         Self { policy, clock }
     }
 

@@ -81,18 +81,29 @@ pub fn connection_cap(wanted: usize, reserved: usize) -> usize {
 }
 
 /// Serves `endpoint` on `listener` until `shutdown` resolves, then drains
-/// for at most `grace`.
+/// for at most `grace`. `name` labels its connection metrics (`api`,
+/// `metrics`).
 pub async fn serve(
+    name: &'static str,
     listener: TcpListener,
     endpoint: BoxEndpoint<'static>,
     http: HttpConfig,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    // Published at 0, so a first event is an increase Prometheus sees.
+    let refused = metrics::counter!(
+        "catalog_connections_refused_total",
+        "listener" => name,
+        "reason" => "client_limit"
+    );
+    let evicted = metrics::counter!("catalog_connections_evicted_total", "listener" => name);
+    refused.increment(0);
+    evicted.increment(0);
     let endpoint = Arc::new(endpoint);
     let limits = Arc::new(http);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let registry = Registry::new(limits.max_connections_per_client);
+    let registry = Registry::new(limits.max_connections_per_client, name);
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
@@ -125,14 +136,13 @@ pub async fn serve(
         let counted = (!limits.trusted_proxies.contains(remote.ip())).then(|| client.key());
         let activity = Arc::new(Activity::new(registry.went_idle.clone()));
         let Some(registration) = registry.admit(counted) else {
-            metrics::counter!("catalog_connections_refused_total", "reason" => "client_limit")
-                .increment(1);
+            refused.increment(1);
             tracing::debug!(%client, "connection refused: the client holds its limit");
             continue;
         };
         let slot = tokio::select! {
             () = &mut shutdown => break,
-            slot = make_room(&slots, &registry) => slot,
+            slot = make_room(&slots, &registry, &evicted) => slot,
         };
         registration.track(activity.clone());
         let local = stream.local_addr().unwrap_or(remote);
@@ -168,13 +178,17 @@ pub async fn serve(
 /// A slot for one more connection: a free one, or one that closing the
 /// longest-idle connection frees. While every connection is doing
 /// something, waits until one ends or falls idle.
-async fn make_room(slots: &Arc<Semaphore>, registry: &Registry) -> OwnedSemaphorePermit {
+async fn make_room(
+    slots: &Arc<Semaphore>,
+    registry: &Registry,
+    evicted: &metrics::Counter,
+) -> OwnedSemaphorePermit {
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         return slot;
     }
     loop {
         if registry.evict_longest_idle() {
-            metrics::counter!("catalog_connections_evicted_total").increment(1);
+            evicted.increment(1);
             return acquire(slots).await;
         }
         tokio::select! {

@@ -13,6 +13,8 @@ use crate::client::ClientKey;
 pub struct Registry {
     table: Mutex<Table>,
     per_client_limit: usize,
+    /// Which listener's connections these are, as the metrics label them.
+    listener: &'static str,
     /// Woken when some connection falls idle.
     pub went_idle: Arc<Notify>,
 }
@@ -35,12 +37,19 @@ pub struct Registration {
 }
 
 impl Registry {
-    pub fn new(per_client_limit: usize) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(per_client_limit: usize, listener: &'static str) -> Arc<Self> {
+        let registry = Arc::new(Self {
             table: Mutex::new(Table::default()),
             per_client_limit,
+            listener,
             went_idle: Arc::new(Notify::new()),
-        })
+        });
+        registry.publish(0);
+        registry
+    }
+
+    fn publish(&self, open: usize) {
+        metrics::gauge!("catalog_connections_open", "listener" => self.listener).set(open as f64);
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -89,7 +98,7 @@ impl Registration {
     pub fn track(&self, activity: Arc<Activity>) {
         let mut table = self.registry.table();
         table.open.insert(self.id, activity);
-        metrics::gauge!("catalog_connections_open").set(table.open.len() as f64);
+        self.registry.publish(table.open.len());
     }
 }
 
@@ -105,7 +114,7 @@ impl Drop for Registration {
                 table.per_client.remove(&client);
             }
         }
-        metrics::gauge!("catalog_connections_open").set(table.open.len() as f64);
+        self.registry.publish(table.open.len());
     }
 }
 
@@ -120,7 +129,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_holds_at_most_its_limit_and_proxies_any_number() {
-        let registry = Registry::new(2);
+        let registry = Registry::new(2, "test");
         let a = key("192.0.2.1");
         let first = registry.admit(Some(a)).unwrap();
         let _second = registry.admit(Some(a)).unwrap();
@@ -134,7 +143,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_longest_idle_connection_is_evicted_first() {
-        let registry = Registry::new(10);
+        let registry = Registry::new(10, "test");
         let activity = || Arc::new(Activity::new(registry.went_idle.clone()));
         let served = |activity: &Arc<Activity>| {
             let registration = registry.admit(None).unwrap();

@@ -197,7 +197,7 @@ async fn eleven_hundred_silent_sockets_from_one_address_leave_others_served() {
     let metrics = binary.metrics().await;
     let refused = metric(
         &metrics,
-        "catalog_connections_refused_total{reason=\"client_limit\"}",
+        "catalog_connections_refused_total{listener=\"api\",reason=\"client_limit\"}",
     );
     assert!(refused >= 1036.0, "{refused} refused");
 }
@@ -232,7 +232,12 @@ async fn at_the_cap_the_longest_idle_connection_makes_room_for_a_new_client() {
         assert!(read_response(stream).await.starts_with("HTTP/1.1 200"));
     }
     let metrics = binary.metrics().await;
-    assert!(metric(&metrics, "catalog_connections_evicted_total") >= 1.0);
+    assert!(
+        metric(
+            &metrics,
+            "catalog_connections_evicted_total{listener=\"api\"}"
+        ) >= 1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
