@@ -73,10 +73,14 @@ pub async fn serve_with_request_id<E: Endpoint>(
         .map_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()), Arc::from);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let client = req
-        .data::<Client>()
-        .map_or_else(String::new, ToString::to_string);
-    let span = tracing::info_span!("request", request_id = %id, %client, %method, %path);
+    let client = req.data::<Client>().copied();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        client = client.map(tracing::field::display),
+        %method,
+        %path
+    );
     let started = Instant::now();
 
     let mut response = REQUEST_ID
@@ -94,7 +98,15 @@ pub async fn serve_with_request_id<E: Endpoint>(
     }
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(request_id = %id, %client, %method, %path, status, latency_ms, "request");
+    tracing::info!(
+        request_id = %id,
+        client = client.map(tracing::field::display),
+        %method,
+        %path,
+        status,
+        latency_ms,
+        "request"
+    );
     Ok(response)
 }
 

@@ -104,11 +104,8 @@ pub fn app(
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around({
-            let services = services.clone();
-            move |next, req| {
-                let services = services.clone();
-                async move { services.request(next.call(req)).await }
-            }
+            let budget = services.request_budget();
+            move |next, req| async move { budget.scope(next.call(req)).await }
         })
         .data(services)
         .catch_all_error({

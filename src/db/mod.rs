@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
+use tokio::task::futures::TaskLocalFuture;
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -115,8 +116,8 @@ fn unavailable(err: &diesel::result::Error) -> bool {
 /// database in all.
 ///
 /// Every statement runs through [`Database::run`], inside a deadline: what
-/// is left of the budget that [`Database::budgeted`] gave the unit of
-/// work, or a whole `statement_timeout` outside one. Time spent elsewhere
+/// is left of the [`Budget`] the unit of work runs in, or a whole
+/// `statement_timeout` outside one. Time spent elsewhere
 /// (hashing a password, reading a body) does not count. Work cut off by
 /// the deadline, or abandoned because its caller went away, never hands
 /// its connection back: a connection in the middle of a statement or a
@@ -148,10 +149,9 @@ impl Database {
         &self.pool
     }
 
-    /// Runs `work` with one budget of database time: every
-    /// [`Database::run`] inside it draws from the same budget.
-    pub async fn budgeted<F: Future>(&self, work: F) -> F::Output {
-        BUDGET.scope(Cell::new(self.statement_timeout), work).await
+    /// The budget a unit of work gets: the whole `statement_timeout`.
+    pub fn budget(&self) -> Budget {
+        Budget(self.statement_timeout)
     }
 
     /// Runs `work` on a pooled connection within what is left of the
@@ -178,6 +178,20 @@ impl Database {
             metrics::counter!("catalog_db_deadline_exceeded_total").increment(1);
             Err(Error::Unavailable(DeadlineExceeded(self.statement_timeout).into()).into())
         })
+    }
+}
+
+/// How long one unit of work may wait on the database in all.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget(Duration);
+
+impl Budget {
+    /// Runs `work` with this budget of database time: every
+    /// [`Database::run`] inside it draws from it. Not an `async fn`, so
+    /// the (large) future of a whole request is moved once, into the
+    /// returned one.
+    pub fn scope<F: Future>(self, work: F) -> TaskLocalFuture<Cell<Duration>, F> {
+        BUDGET.scope(Cell::new(self.0), work)
     }
 }
 

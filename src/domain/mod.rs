@@ -19,7 +19,6 @@ pub mod values;
 
 pub use error::{Error, Result};
 
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::config::ThrottleConfig;
@@ -77,10 +76,10 @@ impl Services {
         }
     }
 
-    /// Runs one request's work: all its database work shares one budget of
-    /// `DATABASE_STATEMENT_TIMEOUT_SECS`.
-    pub async fn request<F: Future>(&self, work: F) -> F::Output {
-        self.db.budgeted(work).await
+    /// The budget of database time one request's work shares:
+    /// `DATABASE_STATEMENT_TIMEOUT_SECS` (see [`crate::db::Budget::scope`]).
+    pub fn request_budget(&self) -> crate::db::Budget {
+        self.db.budget()
     }
 }
 

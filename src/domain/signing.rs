@@ -5,6 +5,8 @@
 //! is an HMAC-SHA256 of the payload and a context, cut to 128 bits.
 //! Tokens made under a key in `JWT_PREVIOUS_SECRET_KEYS` still verify.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -19,8 +21,9 @@ const TAG_BYTES: usize = 16;
 /// Signs and checks the tokens of one purpose.
 #[derive(Clone)]
 pub struct Signer {
-    /// The current key first, then the previous ones.
-    keys: Vec<[u8; 32]>,
+    /// The current key first, then the previous ones. Shared: the
+    /// services, and so this, are cloned into every request.
+    keys: Arc<[[u8; 32]]>,
 }
 
 impl Signer {
