@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::dsl;
 use diesel::mysql::Mysql;
 use diesel::prelude::*;
-use diesel::sql_types::{Binary, Datetime, Integer};
+use diesel::sql_types::{Binary, Datetime};
 use diesel_async::RunQueryDsl;
 
 use super::schema::throttle_counters as tc;
@@ -96,28 +96,31 @@ pub async fn hit(conn: &mut Conn, keys: &[Key]) -> Result<()> {
     Ok(())
 }
 
-/// Takes one hit back from the counters of `keys` (never below zero).
+/// Sets the counters of `cleared` back to zero and takes one hit back
+/// from those of `refunded` (never below zero), in one statement.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn refund(conn: &mut Conn, keys: &[Key]) -> Result<()> {
-    if keys.is_empty() {
+pub async fn settle(conn: &mut Conn, cleared: &[Key], refunded: &[Key]) -> Result<()> {
+    if cleared.is_empty() && refunded.is_empty() {
         return Ok(());
     }
-    diesel::update(tc::table.filter(tc::throttle_key.eq_any(keys.iter().map(|k| k.as_slice()))))
-        .set(tc::hits.eq(dsl::sql::<Integer>("GREATEST(hits - 1, 0)")))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes the counters of `keys`.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn clear(conn: &mut Conn, keys: &[Key]) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
+    let list = |keys: &[Key]| vec!["?"; keys.len().max(1)].join(", ");
+    // `IN (NULL)` matches nothing, for an empty `cleared`.
+    let cleared_list = if cleared.is_empty() {
+        "NULL".to_owned()
+    } else {
+        list(cleared)
+    };
+    let mut statement = diesel::sql_query(format!(
+        "UPDATE throttle_counters \
+         SET hits = IF(throttle_key IN ({cleared_list}), 0, GREATEST(hits - 1, 0)) \
+         WHERE throttle_key IN ({})",
+        list(&[cleared, refunded].concat())
+    ))
+    .into_boxed::<Mysql>();
+    for key in cleared.iter().chain(cleared).chain(refunded) {
+        statement = statement.bind::<Binary, _>(key.to_vec());
     }
-    diesel::delete(tc::table.filter(tc::throttle_key.eq_any(keys.iter().map(|k| k.as_slice()))))
-        .execute(conn)
-        .await?;
+    statement.execute(conn).await?;
     Ok(())
 }
 

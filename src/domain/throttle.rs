@@ -214,15 +214,14 @@ impl LoginThrottle {
     }
 
     /// Takes back what [`LoginThrottle::reserve`] counted for a check that
-    /// succeeded: the account-and-client and device counters start over,
-    /// the others lose this one count.
+    /// succeeded, in one statement: the account-and-client and device
+    /// counters start over, the others lose this one count.
     pub async fn succeeded(&self, conn: &mut Conn, attempt: &Attempt) -> Result<()> {
         let (cleared, refunded): (Vec<Counted>, Vec<Counted>) = self
             .counters(attempt)
             .into_iter()
             .partition(|counted| counted.limit.cleared_by_success());
-        throttle_counters::clear(conn, &keys(&cleared)).await?;
-        throttle_counters::refund(conn, &keys(&refunded)).await?;
+        throttle_counters::settle(conn, &keys(&cleared), &keys(&refunded)).await?;
         Ok(())
     }
 
