@@ -137,6 +137,9 @@ pub struct HttpConfig {
     /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose word on the
     /// client's address is taken (default: nobody's).
     pub trusted_proxies: TrustedProxies,
+    /// `THROTTLE_DELAY_SECS`: how long a 429 is held before it is sent
+    /// (default 1).
+    pub throttle_delay: Duration,
 }
 
 impl Default for HttpConfig {
@@ -147,6 +150,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             max_connections_per_client: 64,
             trusted_proxies: TrustedProxies::default(),
+            throttle_delay: Duration::from_secs(1),
         }
     }
 }
@@ -299,6 +303,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             max_connections,
             max_connections_per_client,
             trusted_proxies: self.trusted_proxies()?,
+            throttle_delay: self
+                .seconds("THROTTLE_DELAY_SECS", default.throttle_delay.as_secs())?,
         })
     }
 
@@ -524,6 +530,7 @@ mod tests {
         assert_eq!(config.throttle.failure_window, Duration::from_secs(900));
         assert_eq!(config.throttle.signup_max_per_client, 20);
         assert_eq!(config.http.max_connections_per_client, 64);
+        assert_eq!(config.http.throttle_delay, Duration::from_secs(1));
         assert!(config.http.trusted_proxies.is_empty());
         assert_eq!(config.database.statement_timeout, Duration::from_secs(5));
         assert!(config.jwt_previous_secrets.is_empty());

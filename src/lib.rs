@@ -113,12 +113,8 @@ impl Application {
             .await
             .map_err(metrics_bind_error)?;
         let metrics_addr = metrics_listener.local_addr().map_err(metrics_bind_error)?;
-        let endpoint = api::app(
-            services.clone(),
-            &config.cors_allowed_origins,
-            &config.http.trusted_proxies,
-        )
-        .boxed();
+        let endpoint =
+            api::app(services.clone(), &config.cors_allowed_origins, &config.http).boxed();
         let http = HttpConfig {
             max_connections: server::connection_cap(
                 config.http.max_connections,

@@ -21,7 +21,7 @@ use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
-use crate::config::TrustedProxies;
+use crate::config::HttpConfig;
 use crate::domain::Services;
 use crate::telemetry;
 
@@ -64,12 +64,12 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// The whole route tree with its middleware. `trusted_proxies` decides
-/// whose word on the client's address is taken.
+/// The whole route tree with its middleware. `http` says whose word on
+/// the client's address is taken, and how long a 429 is held.
 pub fn app(
     services: Services,
     cors_allowed_origins: &[String],
-    trusted_proxies: &TrustedProxies,
+    http: &HttpConfig,
 ) -> impl Endpoint<Output = poem::Response> + 'static {
     let api = service();
     let spec: serde_json::Value =
@@ -100,7 +100,8 @@ pub fn app(
                 "retry-after",
             ])
     });
-    let trusted_proxies = Arc::new(trusted_proxies.clone());
+    let trusted_proxies = Arc::new(http.trusted_proxies.clone());
+    let throttle_delay = http.throttle_delay;
     routes
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around({
@@ -137,7 +138,16 @@ pub fn app(
             let peer = forwarded::peer_of(req.remote_addr());
             let client = forwarded::client_of(peer, req.headers(), &trusted_proxies);
             req.set_data(client);
-            async move { next.call(req).await }
+            async move {
+                let response = next.call(req).await?;
+                // A client told to slow down waits for its answer, so one
+                // that ignores Retry-After cannot loop on cheap refusals
+                // and take the CPU from everyone else.
+                if response.status() == poem::http::StatusCode::TOO_MANY_REQUESTS {
+                    tokio::time::sleep(throttle_delay).await;
+                }
+                Ok(response)
+            }
         })
 }
 

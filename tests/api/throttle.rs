@@ -369,3 +369,37 @@ async fn a_forged_x_forwarded_for_from_a_client_that_is_no_proxy_is_ignored() {
         assert_problem(response, 429, None).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_is_held_back_so_a_guesser_cannot_loop_on_cheap_429s() {
+    let app =
+        TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "1"), ("THROTTLE_DELAY_SECS", "0.5")]).await;
+    app.new_user("paced").await;
+    let guesser = client_from(2);
+    let started = std::time::Instant::now();
+    let response = login_from(&app, &guesser, "paced", "wrong password", None).await;
+    assert_problem(response, 401, None).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "a 401 is not held"
+    );
+    // The refusal comes after the delay; meanwhile others are served at
+    // once.
+    let started = std::time::Instant::now();
+    let refused = login_from(&app, &guesser, "paced", "wrong password", None);
+    let browse = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let response = app.list_products("").await;
+        (response.status(), started.elapsed())
+    };
+    let (refused, (status, browsed)) = tokio::join!(refused, browse);
+    let held = started.elapsed();
+    assert_problem(refused, 429, None).await;
+    assert!(held >= Duration::from_millis(500), "held {held:?}");
+    assert_eq!(status, 200);
+    assert!(
+        browsed < Duration::from_millis(300),
+        "others waited {browsed:?}"
+    );
+}

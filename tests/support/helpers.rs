@@ -55,9 +55,10 @@ pub async fn create_database() -> String {
 
 /// The configuration the binary would read from `vars` on top of what
 /// every test app sets: its database, the test signing key, a free
-/// loopback port, a small pool, short start-up and shutdown waits, and
-/// room for the many signups and concurrent connections a test makes
-/// from one address. Everything else keeps the binary's defaults.
+/// loopback port, a small pool, short start-up and shutdown waits, room
+/// for the many signups and concurrent connections a test makes from one
+/// address, and 429s without their delay. Everything else keeps the
+/// binary's defaults.
 pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
     let base = [
         ("DATABASE_URL", database_url),
@@ -69,6 +70,9 @@ pub fn test_config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         ("SHUTDOWN_GRACE_SECS", "5"),
         ("SIGNUP_MAX_PER_CLIENT", MANY_SIGNUPS),
         ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
+        // Refusals are answered at once; tests/api/throttle.rs checks
+        // the delay itself.
+        ("THROTTLE_DELAY_SECS", "0.001"),
     ];
     Config::from_vars(base.iter().chain(vars).copied()).expect("a valid test configuration")
 }
