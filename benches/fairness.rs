@@ -7,7 +7,9 @@
 //!   passwords for 60 real accounts and for names nobody has), and what
 //!   the guesser got (goal: p99 during the flood at most 2x alone);
 //! - `throughput`: list requests and logins per second over 16
-//!   connections, counting 2xx answers only, for comparing builds:
+//!   connections, counting 2xx answers only, and the CPU time the service
+//!   and the database server spent per answer (steadier than throughput
+//!   on a machine the load generator shares), for comparing builds:
 //!   `CATALOG_BINARY=<another build's binary>` runs the same load against
 //!   it.
 //!
@@ -18,6 +20,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/server.rs"]
 mod server;
 #[path = "../tests/support/service.rs"]
@@ -29,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use catalog::domain::passwords::Passwords;
+use cpu::{cpu_seconds, local_database_pid};
 use secrecy::SecretString;
 use serde_json::json;
 use server::{admin_sql, create_database, server_url};
@@ -75,13 +80,28 @@ async fn login_latencies(client: &reqwest::Client, base: &str, user: &str) -> Ve
     latencies
 }
 
+/// What a throughput run measured.
+struct Throughput {
+    /// 2xx answers per second.
+    per_second: f64,
+    /// Answers that were not 2xx.
+    other: usize,
+    /// CPU microseconds per 2xx answer: the service's, the database's.
+    service_us: Option<f64>,
+    database_us: Option<f64>,
+}
+
 /// 2xx answers per second over `CONCURRENCY` connections for `seconds`:
-/// `request(i)` builds worker `i`'s request.
+/// `request(i)` builds worker `i`'s request. `pids` are the service's
+/// and the database server's, whose CPU time is read around the run.
 async fn throughput(
     client: &reqwest::Client,
     seconds: f64,
+    pids: (u32, Option<u32>),
     request: impl Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder,
-) -> (f64, usize) {
+) -> Throughput {
+    let cpu = || (cpu_seconds(pids.0), pids.1.and_then(cpu_seconds));
+    let before = cpu();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..CONCURRENCY {
@@ -101,9 +121,21 @@ async fn throughput(
         });
     }
     let counts = workers.join_all().await;
+    let after = cpu();
     let ok: usize = counts.iter().map(|(ok, _)| ok).sum();
     let other: usize = counts.iter().map(|(_, other)| other).sum();
-    (ok as f64 / seconds, other)
+    let per_answer =
+        |before: Option<f64>, after: Option<f64>| Some((after? - before?) / ok.max(1) as f64 * 1e6);
+    Throughput {
+        per_second: ok as f64 / seconds,
+        other,
+        service_us: per_answer(before.0, after.0),
+        database_us: per_answer(before.1, after.1),
+    }
+}
+
+fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0} µs"))
 }
 
 fn main() {
@@ -236,23 +268,28 @@ async fn run() {
     }
 
     if parts.contains("throughput") {
+        let pids = (service.child.id(), local_database_pid());
         let list =
             |client: &reqwest::Client, _| client.get(format!("{base}/api/products?limit=20"));
-        throughput(&user, 1.0, list).await; // warm-up
-        let (lists, refused) = throughput(&user, seconds, list).await;
-        println!(
-            "list throughput:  {lists:.0} 2xx/s over {CONCURRENCY} connections ({refused} other)"
-        );
+        throughput(&user, 1.0, pids, list).await; // warm-up
+        let lists = throughput(&user, seconds, pids, list).await;
         // Each worker logs in to its own account, as separate users do.
         let login = |client: &reqwest::Client, worker: usize| {
             client
                 .post(format!("{base}/api/auth/login"))
                 .json(&json!({"username": format!("real{worker}"), "password": PASSWORD}))
         };
-        let (logins, refused) = throughput(&user, seconds, login).await;
-        println!(
-            "login throughput: {logins:.1} 2xx/s over {CONCURRENCY} connections ({refused} other)"
-        );
+        let logins = throughput(&user, seconds, pids, login).await;
+        for (name, run) in [("list", lists), ("login", logins)] {
+            println!(
+                "{name} throughput: {:.1} 2xx/s over {CONCURRENCY} connections ({} other); \
+                 CPU per answer: service {}, database {}",
+                run.per_second,
+                run.other,
+                micros(run.service_us),
+                micros(run.database_us)
+            );
+        }
     }
 
     drop(service);

@@ -21,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/server.rs"]
 mod server;
 #[path = "../tests/support/service.rs"]
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 use catalog::db::products::{ListQuery, SortColumn, SortValue, page_query};
 use catalog::domain::catalog::{Filters, PageRequest, Scope, Sort};
 use catalog::domain::cursor::{Cursors, Position};
+use cpu::{cpu_seconds, local_database_pid};
 use diesel::mysql::{Mysql, MysqlQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use http_body_util::{BodyExt, Empty};
@@ -106,28 +109,6 @@ struct CpuUse {
     service: Option<f64>,
     load: Option<f64>,
     database: Option<f64>,
-}
-
-/// User plus system CPU seconds a process has used (Linux `/proc`).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised name start at field 3; utime and
-    // stime are fields 14 and 15, in clock ticks of 1/100 s.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-    Some((ticks(11)? + ticks(12)?) / 100.0)
-}
-
-/// A MySQL or MariaDB server process on this machine, if there is one.
-fn local_database_pid() -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
-        })
 }
 
 impl Processes {
