@@ -24,16 +24,18 @@ pub struct Counter {
     pub window_started_at: NaiveDateTime,
 }
 
-/// Opens the counters of `keys` for an update in this transaction: each
-/// is created at 0, or restarted at 0 when its window opened at or before
-/// `window_opened_before`, and locked until the transaction ends, so that
-/// concurrent callers (on any replica) queue and each sees the counts the
-/// ones before it left. Answers every counter, in the order of `keys`.
+/// Counts one hit on the counters of `keys`, in this transaction: each is
+/// created at 1, restarted at 1 when its window opened at or before
+/// `window_opened_before`, or moved on by one, and locked until the
+/// transaction ends, so that concurrent callers (on any replica) queue and
+/// each sees the counts the ones before it left. Answers every counter,
+/// in the order of `keys`. A caller that rolls the transaction back has
+/// counted nothing.
 ///
 /// The rows are locked in one order, by key, whatever order `keys` has,
 /// so two callers locking overlapping sets cannot deadlock.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn open(
+pub async fn hit(
     conn: &mut Conn,
     keys: &[Key],
     now: NaiveDateTime,
@@ -42,13 +44,13 @@ pub async fn open(
     let mut sorted = keys.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let rows = vec!["(?, 0, ?)"; sorted.len()].join(", ");
+    let rows = vec!["(?, 1, ?)"; sorted.len()].join(", ");
     // MySQL evaluates these assignments left to right, so `hits` must be
     // set while `window_started_at` still holds the old value.
     let mut upsert = diesel::sql_query(format!(
         "INSERT INTO throttle_counters (throttle_key, hits, window_started_at) VALUES {rows} \
          ON DUPLICATE KEY UPDATE \
-           hits = IF(window_started_at <= ?, 0, hits), \
+           hits = IF(window_started_at <= ?, 1, hits + 1), \
            window_started_at = IF(window_started_at <= ?, ?, window_started_at)"
     ))
     .into_boxed::<Mysql>();
@@ -81,19 +83,6 @@ pub async fn open(
                 .ok_or_else(|| super::Error::Query(diesel::result::Error::NotFound))
         })
         .collect()
-}
-
-/// Adds one hit to the counters of `keys`.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn hit(conn: &mut Conn, keys: &[Key]) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    diesel::update(tc::table.filter(tc::throttle_key.eq_any(keys.iter().map(|k| k.as_slice()))))
-        .set(tc::hits.eq(tc::hits + 1))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Sets the counters of `cleared` back to zero and takes one hit back

@@ -232,43 +232,67 @@ impl LoginThrottle {
         Ok(throttle_counters::purge(conn, expired).await?)
     }
 
-    /// One locked step: opens the counters, refuses if any is at its
-    /// limit, and otherwise counts one hit on each.
+    /// One locked step: counts a hit on every counter, and if that takes
+    /// any past its limit, rolls the step back (nothing is counted) and
+    /// refuses.
     async fn count(&self, conn: &mut Conn, counters: &[Counted], window: Duration) -> Result<()> {
         use diesel_async::AsyncConnection;
         let now = self.clock.now();
         let keys = keys(counters);
-        let refused = conn
-            .transaction::<_, db::Error, _>(async |conn| {
-                let found = throttle_counters::open(conn, &keys, now, before(now, window)).await?;
-                let full: Vec<_> = counters
+        let counted = conn
+            .transaction::<_, Refusal, _>(async |conn| {
+                let found = throttle_counters::hit(conn, &keys, now, before(now, window)).await?;
+                let over: Vec<_> = counters
                     .iter()
                     .zip(&found)
                     .filter(|(counted, counter)| {
-                        u32::try_from(counter.hits).unwrap_or(0) >= counted.max
+                        u32::try_from(counter.hits).unwrap_or(u32::MAX) > counted.max
                     })
                     .map(|(counted, counter)| (counted.limit, counter.window_started_at))
                     .collect();
-                if full.is_empty() {
-                    throttle_counters::hit(conn, &keys).await?;
+                if over.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Refusal::Over(over))
                 }
-                Ok(full)
             })
-            .await?;
-        let Some(ends) = refused
-            .iter()
-            .map(|(_, opened)| after(*opened, window))
-            .max()
-        else {
-            return Ok(());
+            .await;
+        let over = match counted {
+            Ok(()) => return Ok(()),
+            Err(Refusal::Over(over)) => over,
+            Err(Refusal::Database(err)) => return Err(err.into()),
         };
-        for (limit, _) in &refused {
+        for (limit, _) in &over {
             metrics::counter!("catalog_throttle_refusals_total", "limit" => limit.label())
                 .increment(1);
         }
+        let ends = over
+            .iter()
+            .map(|(_, opened)| after(*opened, window))
+            .max()
+            .unwrap_or(now);
         let wait = (ends - now).num_milliseconds();
         let retry_after_secs = ((wait + 999) / 1000).max(1) as u64;
         Err(Error::Throttled { retry_after_secs })
+    }
+}
+
+/// Why the counting step was rolled back.
+enum Refusal {
+    /// These limits, with the time their windows opened, were exceeded.
+    Over(Vec<(Limit, chrono::NaiveDateTime)>),
+    Database(db::Error),
+}
+
+impl From<db::Error> for Refusal {
+    fn from(err: db::Error) -> Self {
+        Self::Database(err)
+    }
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Database(err.into())
     }
 }
 
