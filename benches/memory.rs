@@ -12,11 +12,13 @@
 //! the login throughput of the flood, and the open file descriptors at
 //! each point (they should return to where they started, give or take
 //! the database pool). The login throttle is raised for this run, since
-//! all 200 logins are for one account; they come from four addresses.
+//! all 200 logins are for one account; they come from four addresses
+//! other than the list requests' one.
 //!
 //! Then 1,100 connections that send nothing, from one address and then
-//! spread over 19: RSS and descriptors while they are open and once they
-//! are closed.
+//! spread over 19, twice (memory the first spread keeps should be reused
+//! by the second, not added to): RSS and descriptors while they are open
+//! and once they are closed.
 //!
 //! Run with `scripts/bench.sh memory`. It creates and drops its own
 //! database.
@@ -182,7 +184,7 @@ async fn main() {
     };
     let started = Instant::now();
     let mut logins = tokio::task::JoinSet::new();
-    let flooders: Vec<reqwest::Client> = (1..=4)
+    let flooders: Vec<reqwest::Client> = (2..=5)
         .map(|octet| {
             reqwest::Client::builder()
                 .local_address(IpAddr::from([127, 0, 0, octet]))
@@ -222,7 +224,11 @@ async fn main() {
     // 1,100 connections that never send a byte.
     rlimit::increase_nofile_limit(8192).unwrap();
     let mut idle_rows = Vec::new();
-    for (label, addresses) in [("from one address", 1u8), ("from 19 addresses", 19)] {
+    for (label, addresses) in [
+        ("from one address", 1u8),
+        ("from 19 addresses", 19),
+        ("from 19 addresses again", 19),
+    ] {
         let before = (rss(pid), open_fds(pid));
         let mut silent = Vec::new();
         for i in 0..IDLE_CONNECTIONS {
