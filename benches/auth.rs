@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/latency.rs"]
+mod latency;
 #[path = "../tests/support/server.rs"]
 mod server;
 
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use catalog::Application;
 use catalog::config::Config;
 use catalog::domain::passwords::Passwords;
+use latency::{ms, percentile};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{admin_sql, create_database, server_url};
@@ -49,15 +52,6 @@ fn config(database: &str) -> Config {
         ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
     ])
     .expect("a valid benchmark configuration")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Latencies of `total` GETs of the product list, `concurrency` at a time.

@@ -22,6 +22,8 @@
 
 #[path = "../tests/support/cpu.rs"]
 mod cpu;
+#[path = "../tests/support/latency.rs"]
+mod latency;
 #[path = "../tests/support/server.rs"]
 mod server;
 #[path = "../tests/support/service.rs"]
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use catalog::domain::passwords::Passwords;
 use cpu::{cpu_seconds, local_database_pid};
+use latency::{ms, percentile};
 use secrecy::SecretString;
 use serde_json::json;
 use server::{admin_sql, create_database, server_url};
@@ -51,14 +54,6 @@ fn client_from(address: [u8; 4], connections: usize) -> reqwest::Client {
         .pool_max_idle_per_host(connections)
         .build()
         .unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// `SAMPLES` logins of `user`, one after another, sorted by latency.
