@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::binary::{Binary, GET_HEALTHZ};
+use crate::helpers::client_from;
 
 /// Reads one response (head and a short body) and answers it as text.
 async fn read_response(stream: &mut TcpStream) -> String {
@@ -385,10 +386,7 @@ async fn the_request_log_names_the_client_a_trusted_proxy_reports() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let direct = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-        .build()
-        .unwrap();
+    let direct = client_from(2);
     let response = direct
         .get(binary.url("/healthz"))
         .header("x-forwarded-for", "198.51.100.7")

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, send, stable_header_names};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, client_from, send, stable_header_names};
 
 async fn fail(app: &TestApp, name: &str, times: usize) {
     for _ in 0..times {
@@ -133,14 +133,6 @@ async fn a_concurrent_burst_gets_no_more_checks_than_the_limit() {
     let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
     assert_eq!((count(401), count(429)), (10, 90), "{statuses:?}");
     assert_problem(app.login("besieged", PASSWORD).await, 429, None).await;
-}
-
-/// A client on another loopback address, as another device or attacker.
-fn client_from(last_octet: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
-        .build()
-        .unwrap()
 }
 
 /// Logs in through `client`, with a device token if given.

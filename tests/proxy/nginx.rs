@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, free_port, send};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, client_from, free_port, send};
 
 const SECURITY_HEADERS: [&str; 6] = [
     "x-content-type-options",
@@ -418,14 +418,6 @@ async fn metrics_are_not_reachable_through_nginx() {
     assert_eq!(response.status(), 404);
     let body = response.text().await.unwrap();
     assert!(!body.contains("catalog_"), "{body}");
-}
-
-/// A client on another loopback address, as another visitor of nginx.
-fn client_from(last_octet: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -382,6 +382,16 @@ pub fn stable_header_names(response: &Response) -> Vec<String> {
     names
 }
 
+/// An HTTP client on another loopback address (127.0.0.`last_octet`),
+/// as another client of the service: another device, an attacker, or
+/// another visitor of a proxy.
+pub fn client_from(last_octet: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
+        .build()
+        .expect("client builds")
+}
+
 /// Sends a request; a transport failure fails the test.
 pub async fn send(request: RequestBuilder) -> Response {
     try_send(request).await.expect("request")
