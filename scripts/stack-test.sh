@@ -248,6 +248,19 @@ for _ in $(seq 15); do # the engine collects container logs asynchronously
     sleep 1
 done
 check "requests reach both replicas ($serving of 2 served)" [ "$serving" = 2 ]
+# The app believes nginx about the client (TRUSTED_PROXIES covers the
+# stack's network): its log names the visitor, not nginx's own address.
+nginx_addresses=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \
+    "$(docker compose ps -q nginx)")
+client=""
+for id in $(docker compose ps -q app); do
+    client=$(docker logs "$id" 2>&1 | grep "$marker" | head -n 1 | jq -r '.client // empty' 2>/dev/null)
+    [ -n "$client" ] && break
+done
+# A client address, and none of nginx's.
+is_visitor() { [ -n "$1" ] && ! grep -qwF -- "$1" <<<"$2"; }
+check "the app logs the client nginx names ($client), not nginx ($nginx_addresses)" \
+    is_visitor "$client" "$nginx_addresses"
 
 # 6b. The monitoring profile's Prometheus, with both replicas up: it finds
 # them through Compose's DNS, scrapes them and loads the alert rules.
