@@ -16,9 +16,9 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
-use tokio::task::futures::TaskLocalFuture;
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::task::futures::TaskLocalFuture;
 
 pub use pool::{PoolOptions, pool};
 
