@@ -31,7 +31,8 @@ mod service;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use catalog::db::products::{ListQuery, SortColumn, SortValue, page_query};
+use catalog::db::listing::{ListQuery, ReadLimit, plain_statement};
+use catalog::db::products::{SortColumn, SortValue};
 use catalog::domain::catalog::{Filters, PageRequest, Scope, Sort};
 use catalog::domain::cursor::{Cursors, Position};
 use cpu::{cpu_seconds, local_database_pid};
@@ -261,7 +262,7 @@ type Before = (chrono::NaiveDateTime, i64);
 fn page_statement(owner: Option<i64>, before: Option<Before>) -> (String, Vec<mysql_async::Value>) {
     let query = ListQuery {
         owner,
-        search: None,
+        terms: Vec::new(),
         min_cents: None,
         max_cents: None,
         column: SortColumn::CreatedAt,
@@ -269,7 +270,12 @@ fn page_statement(owner: Option<i64>, before: Option<Before>) -> (String, Vec<my
         after: before.map(|(at, id)| (SortValue::Time(at), id)),
         limit: PAGE + 1,
     };
-    let statement = page_query(&query);
+    // The service's time limit, as it words it for MariaDB.
+    let limit = ReadLimit {
+        mariadb: true,
+        max: Duration::from_secs(1),
+    };
+    let statement = plain_statement(limit, &query);
     let mut builder = MysqlQueryBuilder::new();
     QueryFragment::<Mysql>::to_sql(&statement, &mut builder, &Mysql).unwrap();
     let mut binds: Vec<mysql_async::Value> = owner.into_iter().map(Into::into).collect();

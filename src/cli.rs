@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `openapi` and
-//! `healthcheck`.
+//! The command line: `serve` (the default), `migrate`, `reindex`,
+//! `openapi` and `healthcheck`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +22,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Fill the search index for products that existed before it, in
+    /// batches, resuming where the last run stopped; safe while the
+    /// service runs. Logs its progress.
+    Reindex {
+        /// Products per batch (each batch is one transaction).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch: i64,
+        /// Start again from the first product instead of resuming.
+        #[arg(long)]
+        restart: bool,
+    },
     /// Print the OpenAPI spec and exit.
     Openapi {
         #[arg(long, value_enum, default_value_t = SpecFormat::Json)]
@@ -48,6 +59,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&env).await,
         Command::Migrate => migrate(&env).await,
+        Command::Reindex { batch, restart } => reindex(&env, batch, restart).await,
         Command::Openapi { format } => {
             let service = api::service();
             match format {
@@ -80,6 +92,50 @@ async fn serve(env: &ProcessEnv) -> Result<(), StartupError> {
 async fn migrate(env: &ProcessEnv) -> Result<(), StartupError> {
     telemetry::init(env.log_format()?);
     connect_and_migrate(&env.database()?).await?;
+    Ok(())
+}
+
+async fn reindex(env: &ProcessEnv, batch: i64, restart: bool) -> Result<(), StartupError> {
+    telemetry::init(env.log_format()?);
+    let db = connect_and_migrate(&env.database()?).await?;
+    let started = std::time::Instant::now();
+    let mut last_log = started;
+    let report = |progress: crate::domain::catalog::ReindexProgress| {
+        let elapsed = started.elapsed().as_secs_f64().max(0.001);
+        let rate = progress.indexed as f64 / elapsed;
+        let left = (progress.last_id - progress.next_id + 1).max(0) as f64;
+        tracing::info!(
+            indexed = progress.indexed,
+            next_id = progress.next_id,
+            last_id = progress.last_id,
+            products_per_sec = rate.round() as u64,
+            eta_secs = if rate > 0.0 {
+                (left / rate).round() as u64
+            } else {
+                0
+            },
+            "reindexing"
+        );
+    };
+    let done = crate::domain::catalog::reindex(
+        &db,
+        &crate::domain::clock::Clock::system(),
+        batch,
+        restart,
+        |progress| {
+            if last_log.elapsed() >= Duration::from_secs(5) {
+                last_log = std::time::Instant::now();
+                report(progress);
+            }
+        },
+    )
+    .await?;
+    report(done);
+    tracing::info!(
+        products = done.indexed,
+        secs = started.elapsed().as_secs_f64(),
+        "the search index is complete"
+    );
     Ok(())
 }
 

@@ -38,6 +38,13 @@ pub struct DatabaseConfig {
     /// the database in all, acquiring connections and running statements
     /// (default 5).
     pub statement_timeout: Duration,
+    /// `DATABASE_READ_TIMEOUT_SECS`: the server stops any one read of a
+    /// product list past this (default 1).
+    pub read_timeout: Duration,
+    /// `DATABASE_SCAN_SLOTS`: how many list reads that may examine many
+    /// index entries (a search, a price filter in another order) may hold
+    /// a connection at once (default a quarter of the pool, at least 1).
+    pub scan_slots: usize,
 }
 
 /// `ADMIN_*`: the account ensured at start-up, when a password is given.
@@ -401,6 +408,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             acquire_timeout: self.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
             startup_timeout: self.seconds("DATABASE_STARTUP_TIMEOUT_SECS", 60)?,
             statement_timeout: self.seconds("DATABASE_STATEMENT_TIMEOUT_SECS", 5)?,
+            read_timeout: self.seconds("DATABASE_READ_TIMEOUT_SECS", 1)?,
+            scan_slots: self.count("DATABASE_SCAN_SLOTS", pool_size.div_ceil(4) as u32)? as usize,
         })
     }
 

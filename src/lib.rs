@@ -92,6 +92,7 @@ impl Application {
                 refresh_idle_ttl: config.refresh_token_idle_ttl,
             },
             throttle: config.throttle.clone(),
+            scan_slots: config.database.scan_slots,
         };
         let passwords = Passwords::new()?;
         let services = Services::new(db, signing, passwords, policies, clock);
@@ -191,10 +192,17 @@ pub async fn connect_and_migrate(
             acquire_timeout: config.acquire_timeout,
         },
     );
-    let db = db::Database::new(pool, config.statement_timeout);
+    let mut db = db::Database::new(pool, config.statement_timeout);
     wait_for_database(&db, config.startup_timeout).await?;
+    db.detect_server(config.read_timeout).await?;
     let applied = db::migrate(db.pool()).await?;
     tracing::info!(applied, "database migrations are up to date");
+    if !domain::catalog::search_index_complete(&db).await? {
+        tracing::warn!(
+            "the search index does not cover the products that existed before it: searches \
+             miss them until `catalog reindex` has run to the end"
+        );
+    }
     Ok(db)
 }
 

@@ -104,11 +104,15 @@ pub struct ProductView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One page of products, in the order asked for.
+/// One page of products, in the order asked for. A page may hold fewer
+/// than `limit` items, even none, while `next_cursor` is present: a
+/// search or a filtered read examines a bounded number of entries per
+/// page. Only a null `next_cursor` means the end.
 #[derive(Debug, Object, Serialize)]
 pub struct ProductPage {
     pub items: Vec<ProductView>,
-    /// Pass as `cursor` to get the next page; null on the last page.
+    /// Pass as `cursor` to get the next page; null on the last page, and
+    /// only there.
     #[oai(nullable)]
     pub next_cursor: Nullable<String>,
 }
@@ -315,8 +319,9 @@ impl ProductsApi {
         /// The order (default `-created_at`, newest first).
         sort: Query<ProductSort>,
         /// Words that must all appear in the name or description, ignoring
-        /// case and accents. Words under 3 characters and common words such
-        /// as `the` are left out.
+        /// case and accents: runs of 2 or more letters or digits (`_` and
+        /// punctuation split words); Chinese, Japanese and Korean text
+        /// matches by pairs of characters. At most 16 words.
         q: Query<SearchQuery>,
         /// The lowest price to include.
         min_price: Query<PriceBound>,
@@ -358,8 +363,9 @@ impl ProductsApi {
         /// The order (default `-created_at`, newest first).
         sort: Query<ProductSort>,
         /// Words that must all appear in the name or description, ignoring
-        /// case and accents. Words under 3 characters and common words such
-        /// as `the` are left out.
+        /// case and accents: runs of 2 or more letters or digits (`_` and
+        /// punctuation split words); Chinese, Japanese and Korean text
+        /// matches by pairs of characters. At most 16 words.
         q: Query<SearchQuery>,
         /// The lowest price to include.
         min_price: Query<PriceBound>,

@@ -4,11 +4,13 @@
 //! driver details.
 
 pub mod idempotency_keys;
+pub mod listing;
 pub mod models;
 mod pool;
 pub mod products;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod search_index;
 pub mod throttle_counters;
 pub mod users;
 
@@ -46,6 +48,10 @@ pub enum Error {
     /// a failed query.
     #[error("the database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A read ran past its time limit (`DATABASE_READ_TIMEOUT_MS`) and the
+    /// server stopped it.
+    #[error("a read ran past its time limit")]
+    TimeLimit(#[source] diesel::result::Error),
     #[error("could not get a database connection")]
     Pool(#[source] deadpool::PoolError),
     #[error("migrations failed")]
@@ -72,6 +78,10 @@ impl From<deadpool::PoolError> for Error {
 
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
+        if time_limit(&err) {
+            metrics::counter!("catalog_db_query_errors_total", "kind" => "time_limit").increment(1);
+            return Self::TimeLimit(err);
+        }
         let kind = if unavailable(&err) {
             "unavailable"
         } else {
@@ -112,6 +122,20 @@ fn unavailable(err: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether the server stopped a statement at its time limit: MariaDB's
+/// `max_statement_time` or MySQL's `MAX_EXECUTION_TIME`.
+fn time_limit(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            message.contains("max_statement_time exceeded")
+                || message.contains("maximum statement execution time exceeded")
+        }
+        _ => false,
+    }
+}
+
 /// The pool, and how long one unit of work (a request) may wait on the
 /// database in all.
 ///
@@ -127,6 +151,7 @@ fn unavailable(err: &diesel::result::Error) -> bool {
 pub struct Database {
     pool: Pool,
     statement_timeout: Duration,
+    read_limit: listing::ReadLimit,
 }
 
 tokio::task_local! {
@@ -142,11 +167,41 @@ impl Database {
         Self {
             pool,
             statement_timeout,
+            // Until `detect_server` says otherwise: MySQL's hint is a
+            // comment to MariaDB, MariaDB's syntax an error to MySQL.
+            read_limit: listing::ReadLimit {
+                mariadb: false,
+                max: statement_timeout,
+            },
         }
     }
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The time limit list reads run under.
+    pub fn read_limit(&self) -> listing::ReadLimit {
+        self.read_limit
+    }
+
+    /// Asks the server what it is, to give list reads a time limit of
+    /// `max` in its dialect.
+    pub async fn detect_server(&mut self, max: Duration) -> Result<()> {
+        let version: String = self
+            .run(async |conn| {
+                Ok::<_, Error>(
+                    diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("VERSION()"))
+                        .get_result(conn)
+                        .await?,
+                )
+            })
+            .await?;
+        self.read_limit = listing::ReadLimit {
+            mariadb: version.contains("MariaDB"),
+            max,
+        };
+        Ok(())
     }
 
     /// The budget a unit of work gets: the whole `statement_timeout`.

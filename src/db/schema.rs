@@ -65,7 +65,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    product_terms (product_id, term) {
+        product_id -> BigInt,
+        term -> Varchar,
+        owner_id -> BigInt,
+        price_cents -> BigInt,
+        created_at -> Datetime,
+        name -> Varchar,
+    }
+}
+
+diesel::table! {
+    search_terms (term) {
+        term -> Varchar,
+        products -> BigInt,
+    }
+}
+
+diesel::table! {
+    search_backfill (id) {
+        id -> TinyInt,
+        next_product_id -> BigInt,
+        finished_at -> Nullable<Datetime>,
+    }
+}
+
 diesel::joinable!(products -> users (owner_id));
+diesel::joinable!(product_terms -> products (product_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, products, refresh_tokens, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    products,
+    refresh_tokens,
+    idempotency_keys,
+    product_terms,
+    search_terms
+);

@@ -2,14 +2,17 @@
 //! (safely retried with an idempotency key); editing and deleting by the
 //! owner or an admin, optionally only at a known version.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
-use crate::db::products::{ListQuery, ProductChanges, SortColumn, SortValue};
+use crate::db::listing::ListQuery;
+use crate::db::products::{ProductChanges, SortColumn, SortValue};
 use crate::db::{self, Conn, Database, models::NewProductRow, products::ProductWithOwner};
 
 use super::accounts::Role;
@@ -17,7 +20,7 @@ use super::clock::{Clock, after};
 use super::cursor::{Cursors, Position};
 use super::error::{Error, Result};
 use super::price::Price;
-use super::search::SearchTerms;
+use super::search::{SearchTerms, product_words};
 use super::values::{Description, ProductName, Username, login_key};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -187,6 +190,15 @@ impl Sort {
         }
     }
 
+    /// Where a page ends that stopped at `value` and `id` of its read.
+    fn position_at(value: SortValue, id: i64) -> Position {
+        match value {
+            SortValue::Time(at) => Position::Time(at.and_utc().timestamp_micros(), id),
+            SortValue::Cents(cents) => Position::Cents(cents, id),
+            SortValue::Text(name) => Position::Text(name, id),
+        }
+    }
+
     /// The keyset bound a position gives, if it fits this sort.
     fn after(self, position: Position) -> Option<(SortValue, i64)> {
         match (self.column(), position) {
@@ -257,10 +269,14 @@ impl PageRequest {
     }
 }
 
+/// A page may hold fewer than `limit` items and still not be the last:
+/// a filtered read stops after a bounded number of index entries (see
+/// [`db::listing`]), and then the page ends where the read did.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Product>,
-    /// Where the next page starts; `None` on the last page.
+    /// Where the next page starts; `None` on the last page, and only
+    /// there.
     pub next_cursor: Option<String>,
 }
 
@@ -360,16 +376,32 @@ fn request_digest(product: &NewProduct) -> [u8; 32] {
     Sha256::digest(canonical.to_string()).into()
 }
 
+/// How long a list read that may examine many entries waits for one of
+/// the scan slots before it is refused.
+pub const SCAN_SLOT_WAIT: Duration = Duration::from_millis(250);
+
+/// The catalog. List reads that may examine many index entries (any
+/// search, a price filter in another order than price) hold one of a few
+/// scan slots while they run: a bulkhead, so a flood of them can hold at
+/// most that many pooled connections, and plain pages, single products,
+/// logins and writes never queue behind them.
 #[derive(Clone)]
 pub struct Catalog {
     db: Database,
     clock: Clock,
     cursors: Cursors,
+    scans: Arc<Semaphore>,
 }
 
 impl Catalog {
-    pub fn new(db: Database, clock: Clock, cursors: Cursors) -> Self {
-        Self { db, clock, cursors }
+    pub fn new(db: Database, clock: Clock, cursors: Cursors, scan_slots: usize) -> Self {
+        metrics::counter!("catalog_list_scan_refused_total").increment(0);
+        Self {
+            db,
+            clock,
+            cursors,
+            scans: Arc::new(Semaphore::new(scan_slots.max(1))),
+        }
     }
 
     /// A page of products: all, or the caller's, kept by `filters`, in
@@ -407,7 +439,26 @@ impl Catalog {
                     })?,
             ),
         };
-        let rows = self
+        let mut query = ListQuery {
+            owner: None,
+            terms: filters
+                .search
+                .as_ref()
+                .map(|terms| terms.words().to_vec())
+                .unwrap_or_default(),
+            min_cents: filters.min_price.map(Price::cents),
+            max_cents: filters.max_price.map(Price::cents),
+            column: request.sort.column(),
+            descending: request.sort.descending(),
+            after,
+            limit: i64::from(limit) + 1,
+        };
+        let _slot = if query.may_examine_many() {
+            Some(self.scan_slot().await?)
+        } else {
+            None
+        };
+        let read = self
             .db
             .run(async |conn| {
                 let owner = match (request.scope, &filters.owner) {
@@ -421,37 +472,49 @@ impl Catalog {
                         match user {
                             Some(user) => Some(user.id),
                             // Nobody by that name: nothing to show.
-                            None => return Ok(Vec::new()),
+                            None => return Ok(None),
                         }
                     }
                 };
-                let query = ListQuery {
-                    owner,
-                    search: filters.search.as_ref().map(SearchTerms::boolean_mode),
-                    min_cents: filters.min_price.map(Price::cents),
-                    max_cents: filters.max_price.map(Price::cents),
-                    column: request.sort.column(),
-                    descending: request.sort.descending(),
-                    after,
-                    limit: i64::from(limit) + 1,
-                };
-                db::products::page(conn, &query).await
+                query.owner = owner;
+                let read = db::listing::page(conn, self.db.read_limit(), &query).await?;
+                Ok::<_, Error>(Some(read))
             })
             .await?;
-        let mut rows = rows;
+        let Some(read) = read else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut rows = read.rows;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let items = rows
             .into_iter()
             .map(Product::try_from)
             .collect::<Result<Vec<_>>>()?;
-        let next_cursor = match items.last() {
-            Some(last) if has_more => {
-                Some(self.cursors.encode(&request.sort.position(last), &binding))
-            }
+        let position = match (items.last(), read.resume_after) {
+            (Some(last), _) if has_more => Some(request.sort.position(last)),
+            // The read stopped at its bound before the page was full.
+            (_, Some((value, id))) => Some(Sort::position_at(value, id)),
             _ => None,
         };
+        let next_cursor = position.map(|position| self.cursors.encode(&position, &binding));
         Ok(Page { items, next_cursor })
+    }
+
+    /// One of the scan slots, waiting at most [`SCAN_SLOT_WAIT`].
+    async fn scan_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(SCAN_SLOT_WAIT, self.scans.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("catalog_list_scan_refused_total").increment(1);
+                Err(Error::Unavailable(Some(
+                    "every scan slot (DATABASE_SCAN_SLOTS) stayed busy".into(),
+                )))
+            }
+        }
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -476,7 +539,12 @@ impl Catalog {
         let Some(key) = key else {
             let product = self
                 .db
-                .run(async |conn| self.insert(conn, owner_id, &product).await)
+                .run(async |conn| {
+                    conn.transaction::<_, Error, _>(async |conn| {
+                        self.insert(conn, owner_id, &product).await
+                    })
+                    .await
+                })
                 .await?;
             return Ok(Created {
                 product,
@@ -549,9 +617,11 @@ impl Catalog {
             updated_at: now,
         };
         let id = db::products::insert(conn, &row).await?;
-        find(conn, id)
+        let product = find(conn, id)
             .await?
-            .ok_or_else(|| Error::internal("a product vanished right after its insert"))
+            .ok_or_else(|| Error::internal("a product vanished right after its insert"))?;
+        index(conn, &product).await?;
+        Ok(product)
     }
 
     /// Edits a product. Only its owner or an admin may, and only at a
@@ -590,7 +660,11 @@ impl Catalog {
                         if db::products::update(conn, id, versions.as_deref(), &changes, now)
                             .await?
                         {
-                            Ok(find(conn, id).await?)
+                            let edited = find(conn, id).await?;
+                            if let Some(product) = &edited {
+                                index(conn, product).await?;
+                            }
+                            Ok(edited)
                         } else {
                             Ok(None)
                         }
@@ -612,7 +686,21 @@ impl Catalog {
         self.db
             .run(async |conn| {
                 self.authorize(conn, caller, id).await?;
-                if db::products::delete(conn, id, versions.as_deref()).await? {
+                // The product's row is locked first, as every writer of it
+                // does, then its index rows go with it.
+                let deleted = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        let Some(version) = db::products::lock(conn, id).await? else {
+                            return Ok(false);
+                        };
+                        if versions.as_ref().is_some_and(|ok| !ok.contains(&version)) {
+                            return Ok(false);
+                        }
+                        db::search_index::remove(conn, id).await?;
+                        Ok(db::products::delete(conn, id, None).await?)
+                    })
+                    .await?;
+                if deleted {
                     Ok(())
                 } else {
                     Err(self.why_unchanged(conn, id).await?)
@@ -663,6 +751,106 @@ impl Catalog {
             None => Error::NotFound,
             Some(_) => Error::PreconditionFailed,
         })
+    }
+}
+
+/// Makes the search index hold `product` as it is now, in the caller's
+/// transaction.
+async fn index(conn: &mut Conn, product: &Product) -> Result<()> {
+    let words = product_words(&product.name, product.description.as_deref());
+    let indexed = db::search_index::Indexed {
+        id: product.id,
+        owner_id: product.owner.id,
+        price_cents: product.price.cents(),
+        created_at: product.created_at.naive_utc(),
+        name: &product.name,
+    };
+    Ok(db::search_index::replace(conn, &indexed, &words).await?)
+}
+
+/// Whether every product is in the search index: `catalog reindex` has
+/// finished, or there was nothing to index when the index was made.
+pub async fn search_index_complete(db: &Database) -> Result<bool> {
+    Ok(db
+        .run(async |conn| db::search_index::backfill_state(conn).await)
+        .await?
+        .1)
+}
+
+/// How far `catalog reindex` has got.
+#[derive(Debug, Clone, Copy)]
+pub struct ReindexProgress {
+    /// Products indexed by this run.
+    pub indexed: u64,
+    /// The next product id to index.
+    pub next_id: i64,
+    /// The highest product id when this run started.
+    pub last_id: i64,
+    pub finished: bool,
+}
+
+/// Indexes every product again, `batch` at a time in id order from
+/// where the last run stopped (or from the start with `restart`), each
+/// batch in a transaction that locks its products, as an edit does: safe
+/// while the service runs, and safe to stop and run again. Reports each
+/// batch to `progress`.
+pub async fn reindex(
+    db: &Database,
+    clock: &Clock,
+    batch: i64,
+    restart: bool,
+    mut progress: impl FnMut(ReindexProgress),
+) -> Result<ReindexProgress> {
+    let (mut next, _) = db
+        .run(async |conn| db::search_index::backfill_state(conn).await)
+        .await?;
+    if restart {
+        next = 0;
+    }
+    let last_id = db
+        .run(async |conn| db::search_index::last_product_id(conn).await)
+        .await?
+        .unwrap_or(0);
+    let mut indexed = 0;
+    loop {
+        let done = db
+            .run(async |conn| {
+                conn.transaction::<_, Error, _>(async |conn| {
+                    let rows = db::search_index::lock_batch(conn, next, batch).await?;
+                    let Some(last) = rows.last().map(|row| row.id) else {
+                        let now = clock.now();
+                        db::search_index::save_backfill(conn, next, Some(now)).await?;
+                        return Ok(0);
+                    };
+                    for row in &rows {
+                        let words = product_words(&row.name, row.description.as_deref());
+                        let indexed = db::search_index::Indexed {
+                            id: row.id,
+                            owner_id: row.owner_id,
+                            price_cents: row.price_cents,
+                            created_at: row.created_at,
+                            name: &row.name,
+                        };
+                        db::search_index::replace(conn, &indexed, &words).await?;
+                    }
+                    db::search_index::save_backfill(conn, last + 1, None).await?;
+                    next = last + 1;
+                    Ok(rows.len())
+                })
+                .await
+            })
+            .await?;
+        indexed += done as u64;
+        let report = ReindexProgress {
+            indexed,
+            next_id: next,
+            last_id,
+            finished: done == 0,
+        };
+        progress(report);
+        if report.finished {
+            return Ok(report);
+        }
     }
 }
 

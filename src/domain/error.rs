@@ -62,6 +62,7 @@ impl From<db::Error> for Error {
                 },
             },
             db::Error::Unavailable(source) => Self::Unavailable(Some(source)),
+            err @ db::Error::TimeLimit(_) => Self::Unavailable(Some(err.into())),
             other => Self::internal(other),
         }
     }

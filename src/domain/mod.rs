@@ -37,6 +37,9 @@ pub struct Services {
 pub struct Policies {
     pub sessions: sessions::SessionPolicy,
     pub throttle: ThrottleConfig,
+    /// `DATABASE_SCAN_SLOTS`: list reads that may examine many entries
+    /// at once (see [`catalog::Catalog`]).
+    pub scan_slots: usize,
 }
 
 /// What signs the service's own tokens and cursors.
@@ -70,7 +73,12 @@ impl Services {
                 signing.devices,
                 clock.clone(),
             ),
-            catalog: catalog::Catalog::new(db.clone(), clock.clone(), signing.cursors),
+            catalog: catalog::Catalog::new(
+                db.clone(),
+                clock.clone(),
+                signing.cursors,
+                policies.scan_slots,
+            ),
             db,
             clock,
         }

@@ -6,7 +6,7 @@ use crate::helpers::TestApp;
 
 /// Runs the binary with only `vars` set, in an empty folder (so no
 /// developer `.env` leaks in).
-fn catalog(args: &[&str], vars: &[(&str, &str)]) -> Output {
+pub(crate) fn catalog(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let dir = std::env::temp_dir().join(format!("catalog-cli-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_catalog"))

@@ -24,6 +24,7 @@ mod listing;
 mod metrics;
 mod plans;
 mod products;
+mod search;
 mod sessions;
 mod spec;
 mod startup;

@@ -151,6 +151,11 @@ impl Binary {
         panic!("never logged {needle:?}: {}", self.logs.lock().unwrap());
     }
 
+    /// Its database on the shared test server, if it has one there.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
     /// The binary's own address, for requests.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
