@@ -23,6 +23,8 @@
 //! `scripts/bench.sh catalog`; it creates and drops its own database.
 //! `BENCH_REQUESTS` sets the requests per shape (default 200, after 20 of
 //! warm-up); `BENCH_FLOOD_SECONDS` the flood's length (default 10).
+//! `BENCH_WRITES_ONLY=1` measures only create and edit, on an empty
+//! catalog, to compare with another build (`CATALOG_BINARY`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -269,8 +271,19 @@ async fn run() {
     let flood_secs = env_number("BENCH_FLOOD_SECONDS", 10) as u64;
     let database = create_database("catalog_bench").await;
     let database_url = format!("{}/{database}", server_url());
-    let service = Service::start(&database_url).await;
+    // The flood's 64 connections and the front page's and logins' come
+    // from one address here; in the field they are many clients.
+    let service =
+        Service::start_with(&database_url, &[("MAX_CONNECTIONS_PER_CLIENT", "256")]).await;
     let base = format!("http://{}", service.addr);
+    if std::env::var("BENCH_WRITES_ONLY").is_ok_and(|v| v == "1") {
+        sign_up(&base).await;
+        writes(&base).await;
+        drop(service);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        admin_sql(None, &[format!("DROP DATABASE `{database}`")]).await;
+        return;
+    }
 
     let loading = Instant::now();
     admin_sql(Some(&database), &[insert_owners(OWNERS)]).await;
@@ -510,11 +523,8 @@ async fn logins(client: &reqwest::Client, base: &str, count: usize) -> Vec<Durat
     latencies
 }
 
-/// 64 connections of every shape while one client reads the front page
-/// and another logs in.
-async fn flood(base: &str, shapes: &[Shape], seconds: u64) {
-    let client = reqwest::Client::new();
-    let signup = client
+async fn sign_up(base: &str) {
+    let signup = reqwest::Client::new()
         .post(format!("{base}/api/auth/signup"))
         .json(&json!({
             "username": "bench_shopper",
@@ -525,6 +535,16 @@ async fn flood(base: &str, shapes: &[Shape], seconds: u64) {
         .await
         .unwrap();
     assert_eq!(signup.status(), 201);
+}
+
+/// 64 connections of every shape while one client reads the front page
+/// and another logs in.
+async fn flood(base: &str, shapes: &[Shape], seconds: u64) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    sign_up(base).await;
     let front_url = format!("{base}/api/products");
     let mut front_alone = Vec::new();
     for _ in 0..200 {
@@ -542,6 +562,7 @@ async fn flood(base: &str, shapes: &[Shape], seconds: u64) {
         let (running, urls) = (running.clone(), urls.clone());
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
         flood.spawn(async move {

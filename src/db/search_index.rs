@@ -33,6 +33,18 @@ pub struct Indexed<'a> {
     pub name: &'a str,
 }
 
+impl<'a> From<&'a ProductRow> for Indexed<'a> {
+    fn from(row: &'a ProductRow) -> Self {
+        Self {
+            id: row.id,
+            owner_id: row.owner_id,
+            price_cents: row.price_cents,
+            created_at: row.created_at,
+            name: &row.name,
+        }
+    }
+}
+
 /// Makes `product`'s index rows hold exactly `words`, with its current
 /// sort keys, and moves the word counts by the difference.
 #[tracing::instrument(level = "debug", skip_all, fields(product_id = product.id))]

@@ -396,6 +396,7 @@ pub struct Catalog {
 impl Catalog {
     pub fn new(db: Database, clock: Clock, cursors: Cursors, scan_slots: usize) -> Self {
         metrics::counter!("catalog_list_scan_refused_total").increment(0);
+        db::listing::publish_metrics();
         Self {
             db,
             clock,
@@ -824,14 +825,7 @@ pub async fn reindex(
                     };
                     for row in &rows {
                         let words = product_words(&row.name, row.description.as_deref());
-                        let indexed = db::search_index::Indexed {
-                            id: row.id,
-                            owner_id: row.owner_id,
-                            price_cents: row.price_cents,
-                            created_at: row.created_at,
-                            name: &row.name,
-                        };
-                        db::search_index::replace(conn, &indexed, &words).await?;
+                        db::search_index::replace(conn, &row.into(), &words).await?;
                     }
                     db::search_index::save_backfill(conn, last + 1, None).await?;
                     next = last + 1;
