@@ -2,10 +2,11 @@
 # Benchmarks against the real service and a real database (release
 # build): `auth` (login throughput, latency under a login flood, timing
 # parity), `pages` (the catalog's pages at 20 and 1,000,000 products
-# against the raw driver bound), `catalog` (every sort's first and deep
-# page, a search and a price filter at 1,000,000 products, with their
-# query plans), `memory` (the release binary's RSS and descriptors
-# through list requests, a login flood and 1,100 idle connections) and
+# against the raw driver bound), `catalog` (every search and filter shape
+# in every sort, first and 50,000 deep, at 1,000,000 products: latency,
+# index entries examined, a 64-connection flood, create and edit),
+# `memory` (the release binary's RSS and descriptors through list
+# requests, a login flood and 1,100 idle connections) and
 # `fairness` (a real user's logins while another address guesses
 # passwords; list and login throughput, to compare with another build
 # through CATALOG_BINARY). With no argument, all five. Uses

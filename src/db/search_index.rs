@@ -4,23 +4,12 @@
 //! their write has locked the product's row, so the index never lags.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Datetime, Text};
 use diesel_async::RunQueryDsl;
 
 use super::models::ProductRow;
 use super::schema::{product_terms, products, search_backfill, search_terms};
 use super::{Conn, Result};
-
-#[derive(Debug, Insertable)]
-#[diesel(table_name = product_terms)]
-struct TermRow<'a> {
-    product_id: i64,
-    term: &'a str,
-    owner_id: i64,
-    price_cents: i64,
-    created_at: chrono::NaiveDateTime,
-    name: &'a str,
-}
 
 /// What the index keeps of a product besides its words: the keys every
 /// sort and filter reads.
@@ -45,85 +34,111 @@ impl<'a> From<&'a ProductRow> for Indexed<'a> {
     }
 }
 
+/// What the index holds for a product before [`replace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// Nothing: the product was just created.
+    Nothing,
+    /// Its words already (only its price changed): just the keys move.
+    SameWords,
+    /// Unknown: read under lock.
+    Unknown,
+}
+
 /// Makes `product`'s index rows hold exactly `words`, with its current
-/// sort keys, and moves the word counts by the difference.
+/// sort keys, and moves the word counts by the difference. Every
+/// statement has a fixed text, so each is prepared once per connection:
+/// the words travel as one JSON array, read back by `JSON_TABLE` (MySQL
+/// 8.0 and MariaDB 10.6 on).
 #[tracing::instrument(level = "debug", skip_all, fields(product_id = product.id))]
-pub async fn replace(conn: &mut Conn, product: &Indexed<'_>, words: &[String]) -> Result<()> {
-    let old: Vec<String> = product_terms::table
-        .filter(product_terms::product_id.eq(product.id))
-        .select(product_terms::term)
-        .for_update()
-        .load(conn)
+pub async fn replace(
+    conn: &mut Conn,
+    product: &Indexed<'_>,
+    words: &[String],
+    before: Before,
+) -> Result<()> {
+    let old: Vec<String> = match before {
+        Before::Nothing => Vec::new(),
+        Before::SameWords => words.to_vec(),
+        Before::Unknown => locked_terms(conn, product.id).await?,
+    };
+    let same = old.len() == words.len() && old.iter().all(|term| words.contains(term));
+    if same {
+        if !old.is_empty() {
+            // The words stay; the keys they carry may have moved.
+            diesel::update(product_terms::table.filter(product_terms::product_id.eq(product.id)))
+                .set((
+                    product_terms::owner_id.eq(product.owner_id),
+                    product_terms::price_cents.eq(product.price_cents),
+                    product_terms::created_at.eq(product.created_at),
+                    product_terms::name.eq(product.name),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        return Ok(());
+    }
+    if !old.is_empty() {
+        delete_terms(conn, product.id).await?;
+    }
+    if !words.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO product_terms (product_id, term, owner_id, price_cents, created_at, name) \
+             SELECT ?, w.term, ?, ?, ?, ? \
+             FROM JSON_TABLE(?, '$[*]' COLUMNS (term VARCHAR(32) PATH '$')) AS w",
+        )
+        .bind::<BigInt, _>(product.id)
+        .bind::<BigInt, _>(product.owner_id)
+        .bind::<BigInt, _>(product.price_cents)
+        .bind::<Datetime, _>(product.created_at)
+        .bind::<Text, _>(product.name)
+        .bind::<Text, _>(json(words))
+        .execute(conn)
         .await?;
-    let removed: Vec<&str> = old
-        .iter()
-        .filter(|term| !words.contains(term))
-        .map(String::as_str)
-        .collect();
+    }
     let added: Vec<&str> = words
         .iter()
         .filter(|word| !old.contains(word))
         .map(String::as_str)
         .collect();
-    if !removed.is_empty() {
-        diesel::delete(
-            product_terms::table.filter(
-                product_terms::product_id
-                    .eq(product.id)
-                    .and(product_terms::term.eq_any(&removed)),
-            ),
-        )
-        .execute(conn)
-        .await?;
-    }
-    if old.len() > removed.len() {
-        // The words kept carry the sort keys, which an edit may change.
-        diesel::update(product_terms::table.filter(product_terms::product_id.eq(product.id)))
-            .set((
-                product_terms::owner_id.eq(product.owner_id),
-                product_terms::price_cents.eq(product.price_cents),
-                product_terms::created_at.eq(product.created_at),
-                product_terms::name.eq(product.name),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    if !added.is_empty() {
-        let rows: Vec<TermRow> = added
-            .iter()
-            .map(|term| TermRow {
-                product_id: product.id,
-                term,
-                owner_id: product.owner_id,
-                price_cents: product.price_cents,
-                created_at: product.created_at,
-                name: product.name,
-            })
-            .collect();
-        diesel::insert_into(product_terms::table)
-            .values(&rows)
-            .execute(conn)
-            .await?;
-    }
+    let removed: Vec<&str> = old
+        .iter()
+        .filter(|term| !words.contains(term))
+        .map(String::as_str)
+        .collect();
     count(conn, &added, &removed).await
 }
 
 /// Takes product `id` out of the index, before the product row goes.
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn remove(conn: &mut Conn, id: i64) -> Result<()> {
-    let old: Vec<String> = product_terms::table
-        .filter(product_terms::product_id.eq(id))
-        .select(product_terms::term)
-        .load(conn)
-        .await?;
+    let old = locked_terms(conn, id).await?;
     if old.is_empty() {
         return Ok(());
     }
+    delete_terms(conn, id).await?;
+    let removed: Vec<&str> = old.iter().map(String::as_str).collect();
+    count(conn, &[], &removed).await
+}
+
+async fn locked_terms(conn: &mut Conn, id: i64) -> Result<Vec<String>> {
+    Ok(product_terms::table
+        .filter(product_terms::product_id.eq(id))
+        .select(product_terms::term)
+        .for_update()
+        .load(conn)
+        .await?)
+}
+
+async fn delete_terms(conn: &mut Conn, id: i64) -> Result<()> {
     diesel::delete(product_terms::table.filter(product_terms::product_id.eq(id)))
         .execute(conn)
         .await?;
-    let removed: Vec<&str> = old.iter().map(String::as_str).collect();
-    count(conn, &[], &removed).await
+    Ok(())
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("strings and numbers serialize")
 }
 
 /// Adds one to the count of every word in `added` and takes one from
@@ -134,31 +149,24 @@ async fn count(conn: &mut Conn, added: &[&str], removed: &[&str]) -> Result<()> 
     let mut changed: Vec<(&str, i64)> = added
         .iter()
         .map(|term| (*term, 1))
-        .chain(removed.iter().map(|term| (*term, 0)))
+        .chain(removed.iter().map(|term| (*term, -1)))
         .collect();
     if changed.is_empty() {
         return Ok(());
     }
+    // Rust orders strings by their UTF-8 bytes: code points, as the
+    // binary collation of `term` does.
     changed.sort_unstable();
-    let mut sql = String::from("INSERT INTO search_terms (term, products) VALUES ");
-    sql.push_str(&vec!["(?, ?)"; changed.len()].join(", "));
-    // A word already counted moves by one; `VALUES()` is deprecated on
-    // MySQL, so the direction is told by whether the word was removed.
-    sql.push_str(" ON DUPLICATE KEY UPDATE products = products + IF(term IN (");
-    if removed.is_empty() {
-        sql.push_str("NULL");
-    } else {
-        sql.push_str(&vec!["?"; removed.len()].join(", "));
-    }
-    sql.push_str("), -1, 1)");
-    let mut query = diesel::sql_query(sql).into_boxed();
-    for (term, products) in &changed {
-        query = query.bind::<Text, _>(*term).bind::<BigInt, _>(*products);
-    }
-    for term in removed {
-        query = query.bind::<Text, _>(*term);
-    }
-    query.execute(conn).await?;
+    diesel::sql_query(
+        "INSERT INTO search_terms (term, products) \
+         SELECT w.term, GREATEST(w.delta, 0) \
+         FROM JSON_TABLE(?, '$[*]' COLUMNS (n FOR ORDINALITY, term VARCHAR(32) PATH '$[0]', \
+         delta INT PATH '$[1]')) AS w ORDER BY w.n \
+         ON DUPLICATE KEY UPDATE products = products + w.delta",
+    )
+    .bind::<Text, _>(json(&changed))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

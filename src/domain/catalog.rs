@@ -621,7 +621,7 @@ impl Catalog {
         let product = find(conn, id)
             .await?
             .ok_or_else(|| Error::internal("a product vanished right after its insert"))?;
-        index(conn, &product).await?;
+        index(conn, &product, db::search_index::Before::Nothing).await?;
         Ok(product)
     }
 
@@ -650,6 +650,13 @@ impl Catalog {
                 .map(|description| description.as_ref().map(Description::as_str)),
             price_cents: edit.price.map(Price::cents),
         };
+        // Words come from the name and description; a new price only
+        // moves the keys the index rows carry.
+        let before = if edit.name.is_none() && edit.description.is_none() {
+            db::search_index::Before::SameWords
+        } else {
+            db::search_index::Before::Unknown
+        };
         let now = self.clock.now();
         self.db
             .run(async |conn| {
@@ -663,7 +670,7 @@ impl Catalog {
                         {
                             let edited = find(conn, id).await?;
                             if let Some(product) = &edited {
-                                index(conn, product).await?;
+                                index(conn, product, before).await?;
                             }
                             Ok(edited)
                         } else {
@@ -757,7 +764,7 @@ impl Catalog {
 
 /// Makes the search index hold `product` as it is now, in the caller's
 /// transaction.
-async fn index(conn: &mut Conn, product: &Product) -> Result<()> {
+async fn index(conn: &mut Conn, product: &Product, before: db::search_index::Before) -> Result<()> {
     let words = product_words(&product.name, product.description.as_deref());
     let indexed = db::search_index::Indexed {
         id: product.id,
@@ -766,7 +773,7 @@ async fn index(conn: &mut Conn, product: &Product) -> Result<()> {
         created_at: product.created_at.naive_utc(),
         name: &product.name,
     };
-    Ok(db::search_index::replace(conn, &indexed, &words).await?)
+    Ok(db::search_index::replace(conn, &indexed, &words, before).await?)
 }
 
 /// Whether every product is in the search index: `catalog reindex` has
@@ -825,7 +832,8 @@ pub async fn reindex(
                     };
                     for row in &rows {
                         let words = product_words(&row.name, row.description.as_deref());
-                        db::search_index::replace(conn, &row.into(), &words).await?;
+                        let before = db::search_index::Before::Unknown;
+                        db::search_index::replace(conn, &row.into(), &words, before).await?;
                     }
                     db::search_index::save_backfill(conn, last + 1, None).await?;
                     next = last + 1;
