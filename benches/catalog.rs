@@ -28,6 +28,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/examined.rs"]
+mod examined;
 #[path = "../tests/support/server.rs"]
 mod server;
 #[path = "../tests/support/service.rs"]
@@ -180,22 +182,6 @@ async fn measure(client: &reqwest::Client, url: &str, requests: usize) -> Figure
     percentiles(latencies)
 }
 
-/// Every `Handler_read_*` counter of this session, summed.
-async fn handler_reads(conn: &mut AsyncMysqlConnection) -> u64 {
-    #[derive(QueryableByName)]
-    struct Status {
-        #[diesel(sql_type = Text, column_name = "Value")]
-        value: String,
-    }
-    let rows: Vec<Status> = diesel::sql_query("SHOW SESSION STATUS LIKE 'Handler_read%'")
-        .load(conn)
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|row| row.value.parse::<u64>().unwrap_or(0))
-        .sum()
-}
-
 /// The index entries the page examines, whether it came back short with
 /// a cursor, and its items.
 async fn examine(
@@ -203,13 +189,10 @@ async fn examine(
     limit: ReadLimit,
     query: &ListQuery,
 ) -> (u64, bool, usize) {
-    let first = handler_reads(conn).await;
-    let second = handler_reads(conn).await;
-    let page = listing::page(conn, limit, query).await.unwrap();
-    let after = handler_reads(conn).await;
+    let (page, entries) = examined::examine(conn, limit, query).await;
     let items = page.rows.len().min(PAGE as usize);
     let short = page.resume_after.is_some() && items < PAGE as usize;
-    (after - second - (second - first), short, items)
+    (entries, short, items)
 }
 
 /// The sort value and position of the row `DEPTH` rows into `sort`'s

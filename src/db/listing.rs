@@ -141,8 +141,8 @@ impl Driver {
     }
 }
 
-/// A page of products (see [`ListQuery`] and the module's notes), and the
-/// shape it was read in.
+/// A page of products (see [`ListQuery`] and the module's notes). A read
+/// stopped by the time limit is counted and logged with its shape.
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn page(conn: &mut Conn, limit: ReadLimit, query: &ListQuery) -> Result<PageRows> {
     let mut plan = Plan {

@@ -13,6 +13,8 @@ mod cli;
 mod connections;
 mod editing;
 mod errors;
+#[path = "../support/examined.rs"]
+mod examined;
 #[path = "../support/explain.rs"]
 mod explain;
 mod health;

@@ -516,35 +516,10 @@ async fn assert_index_is_the_tokenizers(db: &mut Explainer) {
     }
 }
 
-/// Every `Handler_read_*` counter of this session, summed: index entries
-/// and rows the server examined, whatever the plan.
-async fn handler_reads(conn: &mut AsyncMysqlConnection) -> u64 {
-    #[derive(QueryableByName)]
-    struct Status {
-        #[diesel(sql_type = Text, column_name = "Value")]
-        value: String,
-    }
-    let rows: Vec<Status> = diesel::sql_query("SHOW SESSION STATUS LIKE 'Handler_read%'")
-        .load(conn)
-        .await
-        .expect("status");
-    rows.iter()
-        .map(|row| row.value.parse::<u64>().unwrap_or(0))
-        .sum()
-}
-
-/// The page `query` reads and the index entries it examined, net of what
-/// reading the counters costs.
+/// The page `query` reads and the index entries it examined.
 async fn examine(db: &mut Explainer, query: &ListQuery) -> (PageRows, u64) {
-    let first = handler_reads(&mut db.conn).await;
-    let second = handler_reads(&mut db.conn).await;
-    let overhead = second - first;
     let limit = db.limit();
-    let rows = listing::page(&mut db.conn, limit, query)
-        .await
-        .expect("the page reads");
-    let after = handler_reads(&mut db.conn).await;
-    (rows, after - second - overhead)
+    crate::examined::examine(&mut db.conn, limit, query).await
 }
 
 /// Every shape a visitor can ask for, in every sort and direction, from
