@@ -148,7 +148,7 @@ string_value!(
         max: Email::MAX,
         pattern: Some(EMAIL_PATTERN),
         format: Some("email"),
-        description: "An email address of 3–120 characters, without control or invisible formatting characters. Unique regardless of case.",
+        description: "An email address of 3–120 characters: a local part and a domain of dot-separated parts (the domain's of letters, digits and `-`), without white space or control or invisible formatting characters. Unique regardless of case.",
         example: Some("ada@example.com"),
     },
     to_json = |v| text(v.as_str())

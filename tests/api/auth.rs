@@ -75,6 +75,8 @@ async fn signup_rejects_bad_input_naming_the_field() {
         (with("username", json!(null)), "username"),
         (without("email"), "email"),
         (with("email", json!("not-an-email")), "email"),
+        (with("email", json!("x@example.com*")), "email"),
+        (with("email", json!("1e100@yzjt.bp8iyjb.com*")), "email"),
         (
             with("email", json!(format!("{}@example.com", "e".repeat(120)))),
             "email",
