@@ -145,7 +145,15 @@ async fn in_flight_requests_finish_during_shutdown() {
     let in_flight = tokio::spawn(try_send(client.post(url).json(
         &json!({"username": "late", "email": "late@example.com", "password": "a-long-password"}),
     )));
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // In flight once its signup is counted: that row is written before
+    // the password is hashed.
+    let waiting = std::time::Instant::now();
+    while app.count("SELECT COUNT(*) FROM throttle_counters").await == 0 {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(5),
+            "never arrived"
+        );
+    }
     app.stop().await;
     let response = in_flight
         .await
