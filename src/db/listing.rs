@@ -145,13 +145,7 @@ impl Driver {
 /// stopped by the time limit is counted and logged with its shape.
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn page(conn: &mut Conn, limit: ReadLimit, query: &ListQuery) -> Result<PageRows> {
-    let mut plan = Plan {
-        query,
-        limit,
-        driver: query.owner.map_or(Driver::All, Driver::Owner),
-        lookups: Vec::new(),
-        shape: Shape::Plain,
-    };
+    let mut plan = Plan::new(query, limit);
     let result = plan.read(conn).await;
     if let Err(Error::TimeLimit(_)) = &result {
         let shape = plan.label();
@@ -164,7 +158,7 @@ pub async fn page(conn: &mut Conn, limit: ReadLimit, query: &ListQuery) -> Resul
             price = query.has_price(),
             owner = query.owner.is_some(),
             cursor = query.after.is_some(),
-            "a page's read ran past DATABASE_READ_TIMEOUT_MS"
+            "a page's read ran past DATABASE_READ_TIMEOUT_SECS"
         );
     }
     result
@@ -174,14 +168,7 @@ pub async fn page(conn: &mut Conn, limit: ReadLimit, query: &ListQuery) -> Resul
 /// filter beyond its index (a plain page), for callers that inspect its
 /// plan or time it against the bare driver.
 pub fn plain_statement(limit: ReadLimit, query: &ListQuery) -> Typed<SqlTypeOf<PageSelection>> {
-    let plan = Plan {
-        query,
-        limit,
-        driver: query.owner.map_or(Driver::All, Driver::Owner),
-        lookups: Vec::new(),
-        shape: Shape::Plain,
-    };
-    plan.page_sql(query.column, None, query.limit)
+    Plan::new(query, limit).page_sql(query.column, None, query.limit)
 }
 
 /// Every label `catalog_list_time_limit_total` can carry.
@@ -214,7 +201,18 @@ struct Plan<'q> {
     shape: Shape,
 }
 
-impl Plan<'_> {
+impl<'q> Plan<'q> {
+    /// Every product's or one owner's, until a search says otherwise.
+    fn new(query: &'q ListQuery, limit: ReadLimit) -> Self {
+        Self {
+            query,
+            limit,
+            driver: query.owner.map_or(Driver::All, Driver::Owner),
+            lookups: Vec::new(),
+            shape: Shape::Plain,
+        }
+    }
+
     fn label(&self) -> &'static str {
         let driver = match self.driver {
             Driver::All => 0,
@@ -380,11 +378,8 @@ impl Plan<'_> {
         most: i64,
     ) -> Result<bool> {
         let plan = Plan {
-            query: self.query,
-            limit: self.limit,
             driver: driver.clone(),
-            lookups: Vec::new(),
-            shape: self.shape,
+            ..Plan::new(self.query, self.limit)
         };
         let mut sql = Sql::default();
         plan.start(&mut sql);

@@ -48,7 +48,7 @@ pub enum Error {
     /// a failed query.
     #[error("the database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A read ran past its time limit (`DATABASE_READ_TIMEOUT_MS`) and the
+    /// A read ran past its time limit (`DATABASE_READ_TIMEOUT_SECS`) and the
     /// server stopped it.
     #[error("a read ran past its time limit")]
     TimeLimit(#[source] diesel::result::Error),
