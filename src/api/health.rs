@@ -26,7 +26,7 @@ pub enum HealthResponse {
 problems! {
     /// Readiness fails only as 503 (the database does not answer), which
     /// every operation documents.
-    pub enum ReadinessProblem {}
+    pub enum ReadinessProblem for [] {}
 }
 
 pub struct HealthApi;

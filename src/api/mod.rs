@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+mod conditional;
 mod fields;
 mod forwarded;
 pub mod health;

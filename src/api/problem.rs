@@ -21,6 +21,7 @@ use poem_openapi::types::{ToJSON, Type};
 
 use super::routes::Routes;
 use crate::domain;
+use crate::domain::error::{Kind, VersionCondition};
 use crate::telemetry::{current_request_id, error_chain};
 
 /// Problem type URIs. They identify the kind of failure; clients may
@@ -130,47 +131,85 @@ impl std::fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// The status a domain failure answers. A `const fn`, so that
+/// [`problems!`] can check each operation's documented statuses against
+/// the failures its calls declare while the crate compiles.
+pub const fn status_of(kind: Kind) -> u16 {
+    match kind {
+        Kind::Invalid => 400,
+        Kind::BadCredentials | Kind::Unauthenticated => 401,
+        Kind::WrongPassword | Kind::Forbidden => 403,
+        Kind::NotFound => 404,
+        Kind::Taken => 409,
+        Kind::PreconditionFailed => 412,
+        Kind::IdempotencyKeyReused => 422,
+        Kind::Throttled => 429,
+        Kind::Internal => 500,
+        Kind::Unavailable => 503,
+    }
+}
+
+/// Whether `statuses` holds `status`; for the compile-time check.
+pub const fn documents(statuses: &[u16], status: u16) -> bool {
+    let mut i = 0;
+    while i < statuses.len() {
+        if statuses[i] == status {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether every failure in `failures` answers a status in `statuses`.
+pub const fn documents_all(statuses: &[u16], failures: &[&[Kind]]) -> bool {
+    let mut i = 0;
+    while i < failures.len() {
+        let mut j = 0;
+        while j < failures[i].len() {
+            if !documents(statuses, status_of(failures[i][j])) {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl From<domain::Error> for Problem {
     fn from(err: domain::Error) -> Self {
         use domain::Error as E;
+        let status = StatusCode::from_u16(status_of(err.kind()))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = err.to_string();
         match err {
             E::Invalid { field, reason } => Self::invalid(field, format!("`{field}` {reason}")),
-            E::Taken { field } => {
-                Self::new(StatusCode::CONFLICT, kind::CONFLICT, detail).with_field(field)
-            }
+            E::Taken { field } => Self::new(status, kind::CONFLICT, detail).with_field(field),
             E::BadCredentials | E::Unauthenticated(_) => Self::unauthenticated(detail),
             E::Throttled { retry_after_secs } => {
-                let mut problem = Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    kind::TOO_MANY_REQUESTS,
-                    detail,
-                );
+                let mut problem = Self::new(status, kind::TOO_MANY_REQUESTS, detail);
                 problem.retry_after = Some(retry_after_secs);
                 problem
             }
-            E::WrongPassword => Self::new(StatusCode::FORBIDDEN, kind::WRONG_PASSWORD, detail)
-                .with_field("current_password"),
-            E::NotFound => Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, detail),
-            E::Forbidden => Self::new(StatusCode::FORBIDDEN, kind::FORBIDDEN, detail),
-            E::PreconditionFailed => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                kind::PRECONDITION_FAILED,
-                detail,
-            )
-            .with_field("If-Match"),
-            E::IdempotencyKeyReused => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                kind::IDEMPOTENCY_KEY_REUSED,
-                detail,
-            )
-            .with_field("Idempotency-Key"),
+            E::WrongPassword => {
+                Self::new(status, kind::WRONG_PASSWORD, detail).with_field("current_password")
+            }
+            E::NotFound => Self::new(status, kind::NOT_FOUND, detail),
+            E::Forbidden => Self::new(status, kind::FORBIDDEN, detail),
+            E::PreconditionFailed(condition) => {
+                Self::new(status, kind::PRECONDITION_FAILED, detail).with_field(match condition {
+                    VersionCondition::OneOf => "If-Match",
+                    VersionCondition::NoneOf => "If-None-Match",
+                })
+            }
+            E::IdempotencyKeyReused => Self::new(status, kind::IDEMPOTENCY_KEY_REUSED, detail)
+                .with_field("Idempotency-Key"),
             E::Unavailable(source) => {
                 if let Some(source) = source {
                     tracing::warn!(error = %error_chain(source.as_ref()), "database unavailable");
                 }
-                let mut problem =
-                    Self::new(StatusCode::SERVICE_UNAVAILABLE, kind::UNAVAILABLE, detail);
+                let mut problem = Self::new(status, kind::UNAVAILABLE, detail);
                 problem.retry_after = Some(RETRY_UNAVAILABLE_SECS);
                 problem
             }
@@ -229,10 +268,17 @@ impl Payload for Problem {
 
 /// Declares an operation's error responses: one variant per documented
 /// status, each carrying a [`Problem`], plus the 500 and 503 every
-/// operation can give. The spec lists exactly these, and `From<domain::Error>` sorts a
-/// domain failure into its variant.
+/// operation can give. The spec lists exactly these, and
+/// `From<domain::Error>` sorts a domain failure into its variant.
+///
+/// `failures` names what the operation's domain calls declare they may
+/// fail with (`domain::error::Failures`). The crate does not compile
+/// while one of those failures answers a status the list leaves out,
+/// and in debug builds (every test) a failure a call did not declare
+/// panics. Only in a release build does such a failure fall back to a
+/// logged 500.
 macro_rules! problems {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident for [$($failures:expr),* $(,)?] {
         $($(#[$vmeta:meta])* $status:literal => $variant:ident,)*
     }) => {
         $(#[$meta])*
@@ -247,8 +293,30 @@ macro_rules! problems {
             Unavailable($crate::api::problem::Problem),
         }
 
+        impl $name {
+            /// What this operation's domain calls may fail with.
+            #[allow(dead_code)]
+            pub const FAILURES: &[$crate::domain::error::Failures] = &[$($failures),*];
+            /// The statuses this operation documents.
+            #[allow(dead_code)]
+            pub const STATUSES: &[u16] = &[$($status,)* 500, 503];
+        }
+
+        const _: () = assert!(
+            $crate::api::problem::documents_all($name::STATUSES, $name::FAILURES),
+            concat!(
+                stringify!($name),
+                " leaves out the status of a failure its domain calls declare"
+            ),
+        );
+
         impl From<$crate::domain::Error> for $name {
             fn from(err: $crate::domain::Error) -> Self {
+                debug_assert!(
+                    err.declared_in(&[]) || Self::FAILURES.iter().any(|failures| err.declared_in(failures)),
+                    "{} met an undeclared failure: {err:?}",
+                    stringify!($name),
+                );
                 let problem = $crate::api::problem::Problem::from(err);
                 match problem.status() {
                     $($status => Self::$variant(problem),)*

@@ -10,18 +10,19 @@ use serde::Serialize;
 
 use crate::domain::Services;
 use crate::domain::catalog::{
-    Created, Filters, IfMatch, NewProduct, Page, PageRequest, Product, ProductEdit, Scope,
+    Catalog, Created, Filters, NewProduct, Page, PageRequest, Product, ProductEdit, Scope,
 };
 use crate::domain::price::Price;
 use crate::domain::values::{Description, ProductName};
 
 use super::ApiTags;
 use super::body::{Fields, FromFields, JsonBody};
+use super::conditional::{ConditionHeader, Freshness, Preconditions, product_tag};
 use super::fields::{Nullable, value_type};
 use super::json::{SerdeJson, rfc3339};
 use super::params::{
-    EntityTags, IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId,
-    ProductSort, SearchQuery,
+    IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId, ProductSort,
+    SearchQuery,
 };
 use super::problem::{Problem, problems};
 use super::security::AccessToken;
@@ -206,14 +207,14 @@ pub enum DeleteProductResponse {
 }
 
 problems! {
-    pub enum ListProblem {
+    pub enum ListProblem for [Catalog::LIST_FAILURES] {
         /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
     }
 }
 
 problems! {
-    pub enum ListMineProblem {
+    pub enum ListMineProblem for [Catalog::LIST_FAILURES] {
         /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
@@ -223,16 +224,18 @@ problems! {
 }
 
 problems! {
-    pub enum GetProblem {
-        /// `id` is not a product id, or `If-None-Match` is malformed.
+    pub enum GetProblem for [Catalog::GET_FAILURES, Preconditions::READ_FAILURES] {
+        /// `id` is not a product id, or `If-Match` or `If-None-Match` is malformed.
         400 => BadRequest,
         /// No product has this id.
         404 => NotFound,
+        /// `If-Match` names none of the product's current version (by strong comparison).
+        412 => PreconditionFailed,
     }
 }
 
 problems! {
-    pub enum CreateProblem {
+    pub enum CreateProblem for [Catalog::CREATE_FAILURES] {
         /// A field or `Idempotency-Key` is missing, has the wrong type or breaks its limits; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
@@ -248,8 +251,8 @@ problems! {
 }
 
 problems! {
-    pub enum EditProblem {
-        /// A field is invalid, none is given, or `If-Match` is malformed; `field` names it.
+    pub enum EditProblem for [Catalog::EDIT_FAILURES] {
+        /// A field is invalid, none is given, or `If-Match` or `If-None-Match` is malformed; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
@@ -258,7 +261,7 @@ problems! {
         403 => Forbidden,
         /// No product has this id.
         404 => NotFound,
-        /// `If-Match` names none of the product's current version: it changed meanwhile.
+        /// `If-Match` does not name the product's current version by strong comparison (it changed meanwhile), or `If-None-Match` does (`*` names every version); `field` says which.
         412 => PreconditionFailed,
         /// The body is over 64 KiB.
         413 => PayloadTooLarge,
@@ -268,8 +271,8 @@ problems! {
 }
 
 problems! {
-    pub enum DeleteProblem {
-        /// `id` is not a product id, or `If-Match` is malformed.
+    pub enum DeleteProblem for [Catalog::DELETE_FAILURES] {
+        /// `id` is not a product id, or `If-Match` or `If-None-Match` is malformed.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
@@ -278,25 +281,15 @@ problems! {
         403 => Forbidden,
         /// No product has this id.
         404 => NotFound,
-        /// `If-Match` names none of the product's current version: it changed meanwhile.
+        /// `If-Match` does not name the product's current version by strong comparison (it changed meanwhile), or `If-None-Match` does (`*` names every version); `field` says which.
         412 => PreconditionFailed,
     }
 }
 
 /// A product with its `ETag`.
 fn tagged(product: Product) -> (SerdeJson<ProductView>, String) {
-    let etag = product.etag();
+    let etag = product_tag(&product);
     (SerdeJson(product.into()), etag)
-}
-
-/// Whether `If-None-Match` names `current` (weak comparison, RFC 9110).
-fn none_match_hits(if_none_match: &IfMatch, current: &str) -> bool {
-    match if_none_match {
-        IfMatch::Any => true,
-        IfMatch::Tags(tags) => tags
-            .iter()
-            .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == current),
-    }
 }
 
 pub struct ProductsApi;
@@ -398,18 +391,22 @@ impl ProductsApi {
         services: Data<&Services>,
         /// The product's id.
         id: Path<ProductId>,
-        /// `ETag`s the caller already has.
+        /// Answer only if the product is at the version one of these
+        /// strong `ETag`s names; otherwise 412.
+        #[oai(name = "If-Match")]
+        if_match: Header<ConditionHeader>,
+        /// `ETag`s the caller already has: 304 when one names the current
+        /// version.
         #[oai(name = "If-None-Match")]
-        if_none_match: Header<EntityTags>,
+        if_none_match: Header<ConditionHeader>,
     ) -> Result<GetProductResponse, GetProblem> {
         let product = services.catalog.get(id.0.0).await?;
+        let freshness = Preconditions::new(if_match.0, if_none_match.0).for_read(&product)?;
         let (body, etag) = tagged(product);
-        if let Some(tags) = &if_none_match.0.0
-            && none_match_hits(tags, &etag)
-        {
-            return Ok(GetProductResponse::NotModified(etag));
-        }
-        Ok(GetProductResponse::Ok(body, etag))
+        Ok(match freshness {
+            Freshness::Changed => GetProductResponse::Ok(body, etag),
+            Freshness::NotModified => GetProductResponse::NotModified(etag),
+        })
     }
 
     /// Create a product
@@ -440,7 +437,7 @@ impl ProductsApi {
         };
         let Created { product, replayed } = services
             .catalog
-            .create(caller.0, product, idempotency_key.0.0)
+            .create(caller.0, product, idempotency_key.0.bytes())
             .await?;
         let location = format!("/api/products/{}", product.id);
         let (body, etag) = tagged(product);
@@ -464,15 +461,19 @@ impl ProductsApi {
         caller: AccessToken,
         /// The product's id.
         id: Path<ProductId>,
-        /// The `ETag` of the version being edited.
+        /// The strong `ETag` of the version being edited.
         #[oai(name = "If-Match")]
-        if_match: Header<EntityTags>,
+        if_match: Header<ConditionHeader>,
+        /// `ETag`s of versions not to edit, or `*` for any.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<ConditionHeader>,
         body: JsonBody<ParsedEdit>,
     ) -> Result<EditProductResponse, EditProblem> {
-        let if_match = if_match.0.0.unwrap_or(IfMatch::Any);
+        let id = id.0.0;
+        let expected = Preconditions::new(if_match.0, if_none_match.0).for_write(id);
         let product = services
             .catalog
-            .edit(caller.0, id.0.0, if_match, body.0.0)
+            .edit(caller.0, id, expected, body.0.0)
             .await?;
         let (body, etag) = tagged(product);
         Ok(EditProductResponse::Ok(body, etag))
@@ -489,12 +490,16 @@ impl ProductsApi {
         caller: AccessToken,
         /// The product's id.
         id: Path<ProductId>,
-        /// The `ETag` of the version being deleted.
+        /// The strong `ETag` of the version being deleted.
         #[oai(name = "If-Match")]
-        if_match: Header<EntityTags>,
+        if_match: Header<ConditionHeader>,
+        /// `ETag`s of versions not to delete, or `*` for any.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<ConditionHeader>,
     ) -> Result<DeleteProductResponse, DeleteProblem> {
-        let if_match = if_match.0.0.unwrap_or(IfMatch::Any);
-        services.catalog.delete(caller.0, id.0.0, if_match).await?;
+        let id = id.0.0;
+        let expected = Preconditions::new(if_match.0, if_none_match.0).for_write(id);
+        services.catalog.delete(caller.0, id, expected).await?;
         Ok(DeleteProductResponse::Deleted)
     }
 }

@@ -1,9 +1,7 @@
 //! Queries on `products`. Every read joins the owner's username, which the
 //! API shows with each product.
 
-use diesel::mysql::Mysql;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
 
 use super::models::{NewProductRow, ProductRow};
@@ -64,16 +62,6 @@ impl SortColumn {
     }
 }
 
-/// A product's version is one of `versions`; any version when `None`.
-fn at_version(
-    versions: Option<&[i32]>,
-) -> Box<dyn BoxableExpression<products::table, Mysql, SqlType = Bool> + '_> {
-    match versions {
-        Some(versions) => Box::new(products::version.eq_any(versions)),
-        None => Box::new(diesel::dsl::sql::<Bool>("TRUE")),
-    }
-}
-
 /// The fields an edit sets; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub struct ProductChanges<'a> {
@@ -83,20 +71,17 @@ pub struct ProductChanges<'a> {
     pub price_cents: Option<i64>,
 }
 
-/// Applies `changes`, moves the version on and stamps `updated_at`, if
-/// the product exists and (when `versions` are given) is at one of them.
-/// Answers whether a row changed: one statement, so of two edits made
-/// against the same version exactly one succeeds.
+/// Applies `changes`, moves the version on and stamps `updated_at`, and
+/// answers whether a row changed. A conditional edit locks the row with
+/// [`lock`] and checks its version first, in the same transaction.
 #[tracing::instrument(level = "debug", skip(conn, changes))]
 pub async fn update(
     conn: &mut Conn,
     id: i64,
-    versions: Option<&[i32]>,
     changes: &ProductChanges<'_>,
     now: chrono::NaiveDateTime,
 ) -> Result<bool> {
-    let target = products::table.filter(products::id.eq(id).and(at_version(versions)));
-    let changed = diesel::update(target)
+    let changed = diesel::update(products::table.find(id))
         .set((
             changes.name.map(|name| products::name.eq(name)),
             changes
@@ -111,17 +96,6 @@ pub async fn update(
         .execute(conn)
         .await?;
     Ok(changed > 0)
-}
-
-/// The version of a product, if it exists.
-#[tracing::instrument(level = "debug", skip(conn))]
-pub async fn version_of(conn: &mut Conn, id: i64) -> Result<Option<i32>> {
-    Ok(products::table
-        .find(id)
-        .select(products::version)
-        .first(conn)
-        .await
-        .optional()?)
 }
 
 /// Locks product `id`'s row for the rest of the transaction and answers
@@ -147,10 +121,11 @@ pub async fn owner_of(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
         .optional()?)
 }
 
-/// Deletes a product (only at one of `versions`, when given) and
-/// answers whether a row went.
+/// Deletes a product and answers whether a row went.
 #[tracing::instrument(level = "debug", skip(conn))]
-pub async fn delete(conn: &mut Conn, id: i64, versions: Option<&[i32]>) -> Result<bool> {
-    let target = products::table.filter(products::id.eq(id).and(at_version(versions)));
-    Ok(diesel::delete(target).execute(conn).await? > 0)
+pub async fn delete(conn: &mut Conn, id: i64) -> Result<bool> {
+    Ok(diesel::delete(products::table.find(id))
+        .execute(conn)
+        .await?
+        > 0)
 }

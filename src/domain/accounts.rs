@@ -9,7 +9,7 @@ use crate::db::{self, Database, models::NewUserRow, models::UserRow};
 
 use super::clock::Clock;
 use super::devices::{DeviceToken, DeviceTokens};
-use super::error::{Error, Result};
+use super::error::{Error, Failures, Kind, Result};
 use super::passwords::Passwords;
 use super::sessions::{Sessions, TokenPair};
 use super::throttle::{Attempt, LoginThrottle, Recognised, ThrottleKey};
@@ -110,6 +110,15 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    pub const SIGNUP_FAILURES: Failures = &[Kind::Taken, Kind::Throttled];
+    pub const LOGIN_FAILURES: Failures = &[Kind::BadCredentials, Kind::Throttled];
+    pub const REFRESH_FAILURES: Failures = &[Kind::Unauthenticated];
+    pub const LOGOUT_FAILURES: Failures = &[Kind::Unauthenticated];
+    pub const LOGOUT_EVERYWHERE_FAILURES: Failures = &[Kind::Unauthenticated];
+    pub const CHANGE_PASSWORD_FAILURES: Failures =
+        &[Kind::WrongPassword, Kind::Throttled, Kind::Unauthenticated];
+    pub const USER_FAILURES: Failures = &[Kind::Unauthenticated];
+
     pub fn new(
         db: Database,
         sessions: Sessions,

@@ -29,9 +29,10 @@ pub enum Error {
     NotFound,
     #[error("only the owner or an admin may do that")]
     Forbidden,
-    /// A conditional write (`If-Match`) found another version.
-    #[error("the product has changed since that version; fetch it again and retry")]
-    PreconditionFailed,
+    /// A conditional request found the product at a version it did not
+    /// expect.
+    #[error("{0}")]
+    PreconditionFailed(VersionCondition),
     /// An idempotency key came back with a different request.
     #[error("this Idempotency-Key was used with a different request; use a new key")]
     IdempotencyKeyReused,
@@ -44,9 +45,76 @@ pub enum Error {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The condition on a product's version that a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCondition {
+    /// It had to be at one of the versions named.
+    OneOf,
+    /// It must not have been at any of the versions named.
+    NoneOf,
+}
+
+impl std::fmt::Display for VersionCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OneOf => "the product has changed since that version; fetch it again and retry",
+            Self::NoneOf => "the product is at a version the request excludes",
+        })
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The variants of [`Error`], without their details: what an operation
+/// declares it may fail with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Invalid,
+    Taken,
+    BadCredentials,
+    Unauthenticated,
+    Throttled,
+    WrongPassword,
+    NotFound,
+    Forbidden,
+    PreconditionFailed,
+    IdempotencyKeyReused,
+    Unavailable,
+    Internal,
+}
+
+/// What an operation may fail with besides [`Kind::Unavailable`] and
+/// [`Kind::Internal`], which every operation that reaches the database
+/// may. The API checks at compile time that each operation documents a
+/// status for every kind its calls declare (`api::problem::problems!`),
+/// and in debug builds that no call fails with a kind it did not
+/// declare.
+pub type Failures = &'static [Kind];
+
 impl Error {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Invalid { .. } => Kind::Invalid,
+            Self::Taken { .. } => Kind::Taken,
+            Self::BadCredentials => Kind::BadCredentials,
+            Self::Unauthenticated(_) => Kind::Unauthenticated,
+            Self::Throttled { .. } => Kind::Throttled,
+            Self::WrongPassword => Kind::WrongPassword,
+            Self::NotFound => Kind::NotFound,
+            Self::Forbidden => Kind::Forbidden,
+            Self::PreconditionFailed(_) => Kind::PreconditionFailed,
+            Self::IdempotencyKeyReused => Kind::IdempotencyKeyReused,
+            Self::Unavailable(_) => Kind::Unavailable,
+            Self::Internal(_) => Kind::Internal,
+        }
+    }
+
+    /// Whether an operation that declared `failures` may fail like this.
+    pub fn declared_in(&self, failures: Failures) -> bool {
+        let kind = self.kind();
+        matches!(kind, Kind::Unavailable | Kind::Internal) || failures.contains(&kind)
+    }
+
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(err.into())
     }

@@ -269,17 +269,16 @@ async fn a_stale_if_match_gets_412_and_changes_nothing() {
     )
     .await;
     assert_ne!(borrowed, v4);
-    // The weak form of the current tag (as a compressing proxy hands it
-    // out) names the same version; the weak form of a stale one does not.
-    assert_problem(
-        edit_if(&app, token, id, &format!("W/{v3}"), &json!({"price": 140})).await,
-        412,
-        Some("If-Match"),
-    )
-    .await;
-    let weak = edit_if(&app, token, id, &format!("W/{v4}"), &json!({"price": 135})).await;
-    assert_eq!(weak.status(), 200);
-    let v4 = etag(&weak);
+    // If-Match compares strongly: the weak form of even the current tag
+    // never matches (RFC 9110 §13.1.1).
+    for tag in [&v3, &v4] {
+        assert_problem(
+            edit_if(&app, token, id, &format!("W/{tag}"), &json!({"price": 140})).await,
+            412,
+            Some("If-Match"),
+        )
+        .await;
+    }
     assert_problem(
         edit_if(&app, token, id, "garbage", &json!({"price": 140})).await,
         400,
@@ -287,6 +286,8 @@ async fn a_stale_if_match_gets_412_and_changes_nothing() {
     )
     .await;
     assert_ne!(v3, v4);
+    let product: Value = app.get_product(id).await.json().await.unwrap();
+    assert_eq!(product["price"], 130.0, "no refused edit changed it");
 
     // The current version deletes; then the product is gone.
     let delete = send(
@@ -378,4 +379,92 @@ async fn a_condition_in_bytes_the_server_cannot_read_is_refused_not_ignored() {
     let product: Value = app.get_product(id).await.json().await.unwrap();
     assert_eq!(product["name"], "Vase");
     assert_eq!(app.count("SELECT COUNT(*) FROM products").await, 1);
+}
+
+/// RFC 9110 §13.2.2 on every method: `If-Match` first, by strong
+/// comparison; then `If-None-Match`, by weak comparison, which a read
+/// answers with 304 and a write with 412.
+#[tokio::test(flavor = "multi_thread")]
+async fn preconditions_follow_rfc_9110_on_every_method() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user("conditions").await;
+    let token = &owner.access_token;
+    let id = app.new_product(&owner, "Lamp", 20.0).await["id"]
+        .as_i64()
+        .unwrap();
+    let v1 = etag(&app.get_product(id).await);
+    let v2 = etag(&edit_if(&app, token, id, "*", &json!({"price": 21})).await);
+    let path = format!("/api/products/{id}");
+    let request = |method: Method, conditions: &[(&str, &str)]| {
+        let mut builder = app.authed(method.clone(), &path, token);
+        for (name, value) in conditions {
+            builder = builder.header(*name, *value);
+        }
+        if method == Method::PATCH {
+            builder = builder.json(&json!({"price": 99}));
+        }
+        send(builder)
+    };
+    let weak_v2 = format!("W/{v2}");
+
+    // Reads.
+    for (conditions, status, field) in [
+        (vec![("if-match", v1.as_str())], 412, Some("If-Match")),
+        (vec![("if-match", weak_v2.as_str())], 412, Some("If-Match")),
+        (vec![("if-match", v2.as_str())], 200, None),
+        (vec![("if-match", "*")], 200, None),
+        (
+            vec![("if-match", v2.as_str()), ("if-none-match", v2.as_str())],
+            304,
+            None,
+        ),
+        (
+            vec![("if-match", v1.as_str()), ("if-none-match", v2.as_str())],
+            412,
+            Some("If-Match"),
+        ),
+    ] {
+        let response = request(Method::GET, &conditions).await;
+        match field {
+            Some(field) => {
+                assert_problem(response, status, Some(field)).await;
+            }
+            None => assert_eq!(response.status(), status, "{conditions:?}"),
+        }
+    }
+
+    // Writes: If-None-Match naming the current version, weakly or by
+    // `*`, refuses them; naming an older one does not.
+    for conditions in [
+        vec![("if-none-match", v2.as_str())],
+        vec![("if-none-match", weak_v2.as_str())],
+        vec![("if-none-match", "*")],
+    ] {
+        for method in [Method::PATCH, Method::DELETE] {
+            let response = request(method.clone(), &conditions).await;
+            let body = assert_problem(response, 412, Some("If-None-Match")).await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("excludes"),
+                "{body}"
+            );
+        }
+    }
+    let stale_first = request(
+        Method::PATCH,
+        &[("if-match", v1.as_str()), ("if-none-match", v2.as_str())],
+    )
+    .await;
+    assert_problem(stale_first, 412, Some("If-Match")).await;
+    let product: Value = app.get_product(id).await.json().await.unwrap();
+    assert_eq!(product["price"], 21.0, "no refused write changed it");
+
+    let edited = request(Method::PATCH, &[("if-none-match", v1.as_str())]).await;
+    assert_eq!(edited.status(), 200);
+    let v3 = etag(&edited);
+    let deleted = request(
+        Method::DELETE,
+        &[("if-match", v3.as_str()), ("if-none-match", v2.as_str())],
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
 }

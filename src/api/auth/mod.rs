@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::client::Client;
 use crate::domain::Services;
-use crate::domain::accounts::{Login, NewAccount};
+use crate::domain::accounts::{Accounts, Login, NewAccount};
 
 use super::ApiTags;
 use super::body::JsonBody;
@@ -57,7 +57,7 @@ pub enum SessionEndedResponse {
 }
 
 problems! {
-    pub enum SignupProblem {
+    pub enum SignupProblem for [Accounts::SIGNUP_FAILURES] {
         /// A field is missing, has the wrong type or breaks its limits; `field` names it.
         400 => BadRequest,
         /// The username or email is taken (ignoring case); `field` says which.
@@ -73,7 +73,7 @@ problems! {
 }
 
 problems! {
-    pub enum LoginProblem {
+    pub enum LoginProblem for [Accounts::LOGIN_FAILURES] {
         /// A field is missing, has the wrong type or breaks its limits; `field` names it.
         400 => BadRequest,
         /// Unknown user or wrong password; the two are not told apart.
@@ -90,7 +90,7 @@ problems! {
 }
 
 problems! {
-    pub enum ChangePasswordProblem {
+    pub enum ChangePasswordProblem for [Accounts::CHANGE_PASSWORD_FAILURES] {
         /// A field is missing, has the wrong type or breaks its limits; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or revoked.
@@ -109,7 +109,7 @@ problems! {
 }
 
 problems! {
-    pub enum TokenProblem {
+    pub enum TokenProblem for [Accounts::REFRESH_FAILURES, Accounts::USER_FAILURES, Accounts::LOGOUT_FAILURES, Accounts::LOGOUT_EVERYWHERE_FAILURES] {
         /// The bearer token is missing, malformed, expired, revoked, of the wrong kind or signed with an unknown key.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,

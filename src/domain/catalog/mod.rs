@@ -1,0 +1,355 @@
+//! Products: browsing, searching and sorting in keyset pages; creating
+//! (safely retried with an idempotency key); editing and deleting by the
+//! owner or an admin, optionally only at an expected version.
+//!
+//! The service is here; the product and its versions are in
+//! [`product`], page requests and cursor positions in [`listing`],
+//! idempotent creates in [`idempotency`], and keeping the search index
+//! in step in [`indexing`].
+
+mod idempotency;
+mod indexing;
+mod listing;
+mod product;
+
+pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENCY_TTL_HOURS};
+pub use indexing::{ReindexProgress, reindex, search_index_complete};
+pub use listing::{DEFAULT_PAGE_SIZE, Filters, MAX_PAGE_SIZE, Page, PageRequest, Scope, Sort};
+pub use product::{Excluded, Expected, NewProduct, Owner, Product, ProductEdit};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::AsyncConnection;
+use tokio::sync::Semaphore;
+
+use crate::db::products::ProductChanges;
+use crate::db::{self, Conn, Database, models::NewProductRow};
+
+use super::accounts::Role;
+use super::clock::{Clock, after};
+use super::cursor::Cursors;
+use super::error::{Error, Failures, Kind, Result};
+use super::price::Price;
+use super::values::{Description, ProductName, login_key};
+use indexing::index;
+
+/// How long a list read that may examine many entries waits for one of
+/// the scan slots before it is refused.
+pub const SCAN_SLOT_WAIT: Duration = Duration::from_millis(250);
+
+/// A create's outcome: the product, and whether it was made by an
+/// earlier request with the same idempotency key (and is replayed).
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub product: Product,
+    pub replayed: bool,
+}
+
+/// The catalog. List reads that may examine many index entries (any
+/// search, a price filter in another order than price) hold one of a few
+/// scan slots while they run: a bulkhead, so a flood of them can hold at
+/// most that many pooled connections, and plain pages, single products,
+/// logins and writes never queue behind them.
+#[derive(Clone)]
+pub struct Catalog {
+    db: Database,
+    clock: Clock,
+    cursors: Cursors,
+    scans: Arc<Semaphore>,
+}
+
+impl Catalog {
+    pub const LIST_FAILURES: Failures = &[Kind::Invalid];
+    pub const GET_FAILURES: Failures = &[Kind::NotFound];
+    pub const CREATE_FAILURES: Failures = &[Kind::IdempotencyKeyReused];
+    pub const EDIT_FAILURES: Failures = &[
+        Kind::Invalid,
+        Kind::NotFound,
+        Kind::Forbidden,
+        Kind::PreconditionFailed,
+    ];
+    pub const DELETE_FAILURES: Failures =
+        &[Kind::NotFound, Kind::Forbidden, Kind::PreconditionFailed];
+
+    pub fn new(db: Database, clock: Clock, cursors: Cursors, scan_slots: usize) -> Self {
+        metrics::counter!("catalog_list_scan_refused_total").increment(0);
+        db::listing::publish_metrics();
+        Self {
+            db,
+            clock,
+            cursors,
+            scans: Arc::new(Semaphore::new(scan_slots.max(1))),
+        }
+    }
+
+    /// A page of products: all, or the caller's, kept by `filters`, in
+    /// `sort` order.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list(&self, request: PageRequest) -> Result<Page> {
+        let mut query = request.query(&self.cursors)?;
+        let _slot = if query.may_examine_many() {
+            Some(self.scan_slot().await?)
+        } else {
+            None
+        };
+        let read = self
+            .db
+            .run(async |conn| {
+                query.owner = match (request.scope, &request.filters.owner) {
+                    (Scope::OwnedBy(id), _) => Some(id),
+                    (Scope::All, None) => None,
+                    (Scope::All, Some(name)) => {
+                        let key = login_key(name.as_str());
+                        let user =
+                            db::users::find_by_login_key(conn, db::users::LoginKey::Username(&key))
+                                .await?;
+                        match user {
+                            Some(user) => Some(user.id),
+                            // Nobody by that name: nothing to show.
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                let read = db::listing::page(conn, self.db.read_limit(), &query).await?;
+                Ok::<_, Error>(Some(read))
+            })
+            .await?;
+        match read {
+            Some(read) => request.page(read, &self.cursors),
+            None => Ok(Page::empty()),
+        }
+    }
+
+    /// One of the scan slots, waiting at most [`SCAN_SLOT_WAIT`].
+    async fn scan_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(SCAN_SLOT_WAIT, self.scans.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("catalog_list_scan_refused_total").increment(1);
+                Err(Error::Unavailable(Some(
+                    "every scan slot (DATABASE_SCAN_SLOTS) stayed busy".into(),
+                )))
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get(&self, id: i64) -> Result<Product> {
+        self.db
+            .run(async |conn| find(conn, id).await)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Creates a product owned by `owner_id`. With an idempotency key, a
+    /// repeat of the same request (within [`IDEMPOTENCY_TTL`]) gets the
+    /// product the first one created instead of another, however many
+    /// arrive at once; the same key with another request is refused.
+    #[tracing::instrument(level = "debug", skip_all, fields(owner_id))]
+    pub async fn create(
+        &self,
+        owner_id: i64,
+        product: NewProduct,
+        key: Option<&[u8]>,
+    ) -> Result<Created> {
+        let Some(key) = key else {
+            let product = self
+                .db
+                .run(async |conn| {
+                    conn.transaction::<_, Error, _>(async |conn| {
+                        self.insert(conn, owner_id, &product).await
+                    })
+                    .await
+                })
+                .await?;
+            return Ok(Created {
+                product,
+                replayed: false,
+            });
+        };
+        let key_hash = idempotency::key_digest(key);
+        let request_hash = idempotency::request_digest(&product);
+        let now = self.clock.now();
+        self.db
+            .run(async |conn| {
+                conn.transaction::<_, Error, _>(async |conn| {
+                    db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now).await?;
+                    let claimed = db::idempotency_keys::claim(
+                        conn,
+                        owner_id,
+                        &key_hash,
+                        &request_hash,
+                        now,
+                        after(now, IDEMPOTENCY_TTL),
+                    )
+                    .await?;
+                    if !claimed {
+                        // Another request with this key got there first
+                        // (and, if it was still running, has finished: the
+                        // claim waited for its row).
+                        let earlier = db::idempotency_keys::find(conn, owner_id, &key_hash)
+                            .await?
+                            .ok_or_else(|| Error::internal("an idempotency key vanished"))?;
+                        if earlier.request_hash != request_hash {
+                            return Err(Error::IdempotencyKeyReused);
+                        }
+                        let created = earlier.created.ok_or_else(|| {
+                            Error::internal("an idempotency key without its product")
+                        })?;
+                        return Ok(Created {
+                            product: idempotency::restore(&created)?,
+                            replayed: true,
+                        });
+                    }
+                    let product = self.insert(conn, owner_id, &product).await?;
+                    let snapshot = idempotency::snapshot(&product)?;
+                    db::idempotency_keys::record(conn, owner_id, &key_hash, &snapshot).await?;
+                    Ok(Created {
+                        product,
+                        replayed: false,
+                    })
+                })
+                .await
+            })
+            .await
+    }
+
+    async fn insert(
+        &self,
+        conn: &mut Conn,
+        owner_id: i64,
+        product: &NewProduct,
+    ) -> Result<Product> {
+        let now = self.clock.now();
+        let row = NewProductRow {
+            owner_id,
+            name: product.name.as_str(),
+            description: product.description.as_ref().map(Description::as_str),
+            price_cents: product.price.cents(),
+            created_at: now,
+            updated_at: now,
+        };
+        let id = db::products::insert(conn, &row).await?;
+        let product = find(conn, id)
+            .await?
+            .ok_or_else(|| Error::internal("a product vanished right after its insert"))?;
+        index(conn, &product, db::search_index::Before::Nothing).await?;
+        Ok(product)
+    }
+
+    /// Edits a product. Only its owner or an admin may, and only at a
+    /// version `expected` allows.
+    #[tracing::instrument(level = "debug", skip(self, edit))]
+    pub async fn edit(
+        &self,
+        caller: i64,
+        id: i64,
+        expected: Expected,
+        edit: ProductEdit,
+    ) -> Result<Product> {
+        if edit.is_empty() {
+            return Err(Error::Invalid {
+                field: "body",
+                reason: "must change at least one of `name`, `description` and `price`".into(),
+            });
+        }
+        let changes = ProductChanges {
+            name: edit.name.as_ref().map(ProductName::as_str),
+            description: edit
+                .description
+                .as_ref()
+                .map(|description| description.as_ref().map(Description::as_str)),
+            price_cents: edit.price.map(Price::cents),
+        };
+        // Words come from the name and description; a new price only
+        // moves the keys the index rows carry.
+        let before = if edit.name.is_none() && edit.description.is_none() {
+            db::search_index::Before::SameWords
+        } else {
+            db::search_index::Before::Unknown
+        };
+        let now = self.clock.now();
+        self.db
+            .run(async |conn| {
+                self.authorize(conn, caller, id).await?;
+                // The row stays locked from the check to the commit, so
+                // of two edits expecting the same version one succeeds.
+                conn.transaction::<_, Error, _>(async |conn| {
+                    let version = db::products::lock(conn, id).await?.ok_or(Error::NotFound)?;
+                    expected.check(version)?;
+                    db::products::update(conn, id, &changes, now).await?;
+                    let edited = find(conn, id)
+                        .await?
+                        .ok_or_else(|| Error::internal("a locked product vanished"))?;
+                    index(conn, &edited, before).await?;
+                    Ok(edited)
+                })
+                .await
+            })
+            .await
+    }
+
+    /// Deletes a product. Only its owner or an admin may, and only at a
+    /// version `expected` allows.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn delete(&self, caller: i64, id: i64, expected: Expected) -> Result<()> {
+        self.db
+            .run(async |conn| {
+                self.authorize(conn, caller, id).await?;
+                // The product's row is locked first, as every writer of it
+                // does, then its index rows go with it.
+                conn.transaction::<_, Error, _>(async |conn| {
+                    let version = db::products::lock(conn, id).await?.ok_or(Error::NotFound)?;
+                    expected.check(version)?;
+                    db::search_index::remove(conn, id).await?;
+                    db::products::delete(conn, id).await?;
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    /// Deletes idempotency keys past their lifetime.
+    pub async fn purge_expired_keys(&self) -> Result<usize> {
+        const BATCH: i64 = 1000;
+        let now = self.clock.now();
+        let mut total = 0;
+        loop {
+            // A deadline per batch: a long backlog is worked off in turns.
+            let deleted = self
+                .db
+                .run(async |conn| db::idempotency_keys::purge(conn, now, BATCH).await)
+                .await?;
+            total += deleted;
+            if (deleted as i64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Refuses a write to product `id` unless `caller` owns it or is an
+    /// admin; a product that does not exist is [`Error::NotFound`].
+    async fn authorize(&self, conn: &mut Conn, caller: i64, id: i64) -> Result<()> {
+        let owner = db::products::owner_of(conn, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if owner != caller {
+            // The role is read now, not from the token, so a demotion
+            // takes effect at once.
+            let caller = db::users::find(conn, caller).await?;
+            if caller.map(|row| Role::from_db(&row.role)) != Some(Role::Admin) {
+                return Err(Error::Forbidden);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn find(conn: &mut Conn, id: i64) -> Result<Option<Product>> {
+    db::products::find(conn, id)
+        .await?
+        .map(Product::try_from)
+        .transpose()
+}
