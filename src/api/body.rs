@@ -3,8 +3,10 @@
 //! poem-openapi's `Json<T>` reports a wrong type or a missing field
 //! without saying which field it was. [`JsonBody`] parses the object one
 //! field at a time instead, so every rejection is a 400 problem with
-//! `field` set. Its schema is still the request type's own `Object`
-//! schema, so the spec is unchanged.
+//! `field` set. A request type is declared once, with [`request_body!`]:
+//! the one field list gives both its `Object` schema (the spec) and its
+//! parser, so a field cannot be in one and not the other. A key the type
+//! does not name gets 400 naming it, rather than being dropped unread.
 //!
 //! It is also stricter than `Json<T>`: a body labelled with a charset
 //! other than UTF-8 gets 415 instead of being read as UTF-8 anyway, and
@@ -21,7 +23,7 @@ use poem::{Request, RequestBody};
 use poem_openapi::error::ContentTypeError;
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
-use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::types::{MaybeUndefined, ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -29,10 +31,51 @@ use serde_json::{Map, Value};
 use super::MAX_BODY_BYTES;
 use super::problem::{Problem, kind};
 
-/// A request object built field by field from JSON.
+/// A request object built field by field from JSON; implemented by
+/// [`request_body!`].
 pub trait FromFields: Type + Sized {
+    /// The keys the object may have.
+    const KEYS: &'static [&'static str];
+    /// How many of them it must have at least (an edit must change
+    /// something); the schema says so as `minProperties`.
+    const MIN_KEYS: usize = 0;
+
     fn from_fields(fields: &mut Fields) -> Result<Self, Problem>;
 }
+
+/// Declares a JSON request body once: a struct whose fields each name
+/// how they are read, as one of [`Fields`]' methods (`required`,
+/// `optional`, `unless_absent`, `clearable`). It derives the `Object`
+/// schema and [`FromFields`] from that one list; `min_keys = N` makes at
+/// least N keys required.
+macro_rules! request_body {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident $(min_keys = $min:literal)? {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident: $ty:ty => $how:ident,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, poem_openapi::Object)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty,)*
+        }
+
+        impl $crate::api::body::FromFields for $name {
+            const KEYS: &'static [&'static str] = &[$(stringify!($field)),*];
+            $(const MIN_KEYS: usize = $min;)?
+
+            fn from_fields(
+                fields: &mut $crate::api::body::Fields,
+            ) -> Result<Self, $crate::api::problem::Problem> {
+                Ok(Self {
+                    $($field: fields.$how(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use request_body;
 
 /// The members of a JSON object, taken out one by one.
 pub struct Fields(Map<String, Value>);
@@ -69,16 +112,33 @@ impl Fields {
         }
     }
 
-    /// A field of an edit that may be absent (keep it, `None`) or null
-    /// (clear it, `Some(None)`).
+    /// A field of an edit that may be absent (keep it) or null (clear
+    /// it).
     pub fn clearable<T: ParseFromJSON>(
         &mut self,
         name: &str,
-    ) -> Result<Option<Option<T>>, Problem> {
+    ) -> Result<MaybeUndefined<T>, Problem> {
         match self.0.remove(name) {
-            None => Ok(None),
-            Some(Value::Null) => Ok(Some(None)),
-            Some(value) => parse(name, value).map(|value| Some(Some(value))),
+            None => Ok(MaybeUndefined::Undefined),
+            Some(Value::Null) => Ok(MaybeUndefined::Null),
+            Some(value) => parse(name, value).map(MaybeUndefined::Value),
+        }
+    }
+
+    /// Refuses a key that `keys` does not name.
+    fn only(&self, keys: &[&str]) -> Result<(), Problem> {
+        match self.0.keys().find(|key| !keys.contains(&key.as_str())) {
+            None => Ok(()),
+            Some(key) => Err(Problem::invalid(
+                key,
+                format!(
+                    "`{key}` is not a field of this request; it takes {}",
+                    keys.iter()
+                        .map(|key| format!("`{key}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
         }
     }
 }
@@ -121,6 +181,17 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
+/// The body's schema, with what the `Object` derive cannot say: how many
+/// keys it needs at least.
+fn register_body<T: FromFields>(registry: &mut Registry) {
+    T::register(registry);
+    if T::MIN_KEYS > 0
+        && let Some(schema) = registry.schemas.get_mut(T::name().as_ref())
+    {
+        schema.min_properties = Some(T::MIN_KEYS);
+    }
+}
+
 impl<T: FromFields> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
@@ -147,7 +218,9 @@ impl<T: FromFields> ParsePayload for JsonBody<T> {
         let Value::Object(map) = value else {
             return Err(Problem::invalid("body", "the body must be a JSON object").into());
         };
-        Ok(Self(T::from_fields(&mut Fields(map))?))
+        let mut fields = Fields(map);
+        fields.only(T::KEYS)?;
+        Ok(Self(T::from_fields(&mut fields)?))
     }
 }
 
@@ -158,7 +231,7 @@ impl<'a, T: FromFields> ApiExtractor<'a> for JsonBody<T> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        <Self as Payload>::register(registry);
+        register_body::<T>(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
@@ -16,70 +17,49 @@ use crate::domain::price::Price;
 use crate::domain::values::{Description, ProductName};
 
 use super::ApiTags;
-use super::body::{Fields, FromFields, JsonBody};
+use super::body::{JsonBody, request_body};
 use super::conditional::{ConditionHeader, Freshness, Preconditions, product_tag};
-use super::fields::{Nullable, value_type};
+use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
 use super::params::{
     IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId, ProductSort,
     SearchQuery,
 };
-use super::problem::{Problem, problems};
+use super::problem::problems;
 use super::security::AccessToken;
 
-#[derive(Debug, Object)]
-pub struct CreateProductRequest {
-    pub name: ProductName,
-    /// Optional; absent or null means no description.
-    #[oai(nullable)]
-    pub description: Option<Description>,
-    pub price: Price,
-}
-
-impl FromFields for CreateProductRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            name: fields.required("name")?,
-            description: fields.optional("description")?,
-            price: fields.required("price")?,
-        })
+request_body! {
+    pub struct CreateProductRequest {
+        pub name: ProductName => required,
+        /// Optional; absent or null means no description.
+        #[oai(nullable)]
+        pub description: Option<Description> => optional,
+        pub price: Price => required,
     }
 }
 
-/// The fields to change; at least one. A field left out keeps its value.
-#[derive(Debug, Object)]
-pub struct EditProductRequest {
-    pub name: Option<ProductName>,
-    /// A new description, or null to remove it.
-    #[oai(nullable)]
-    pub description: Option<Description>,
-    pub price: Option<Price>,
+request_body! {
+    /// The fields to change; at least one. A field left out keeps its value.
+    pub struct EditProductRequest min_keys = 1 {
+        pub name: Option<ProductName> => unless_absent,
+        /// A new description, or null to remove it.
+        #[oai(nullable)]
+        pub description: MaybeUndefined<Description> => clearable,
+        pub price: Option<Price> => unless_absent,
+    }
 }
 
-/// An edit as parsed: `description` tells "left out" from "null".
-pub struct ParsedEdit(ProductEdit);
-
-value_type!(
-    ParsedEdit,
-    "EditProductRequest",
-    required = true,
-    EditProductRequest::schema_ref(),
-    // The request's own schema, which must name at least one field.
-    register = |registry| {
-        EditProductRequest::register(registry);
-        if let Some(schema) = registry.schemas.get_mut("EditProductRequest") {
-            schema.min_properties = Some(1);
+impl From<EditProductRequest> for ProductEdit {
+    fn from(edit: EditProductRequest) -> Self {
+        Self {
+            name: edit.name,
+            description: match edit.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(description) => Some(Some(description)),
+            },
+            price: edit.price,
         }
-    }
-);
-
-impl FromFields for ParsedEdit {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self(ProductEdit {
-            name: fields.unless_absent("name")?,
-            description: fields.clearable("description")?,
-            price: fields.unless_absent("price")?,
-        }))
     }
 }
 
@@ -467,13 +447,13 @@ impl ProductsApi {
         /// `ETag`s of versions not to edit, or `*` for any.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<ConditionHeader>,
-        body: JsonBody<ParsedEdit>,
+        body: JsonBody<EditProductRequest>,
     ) -> Result<EditProductResponse, EditProblem> {
         let id = id.0.0;
         let expected = Preconditions::new(if_match.0, if_none_match.0).for_write(id);
         let product = services
             .catalog
-            .edit(caller.0, id, expected, body.0.0)
+            .edit(caller.0, id, expected, body.0.into())
             .await?;
         let (body, etag) = tagged(product);
         Ok(EditProductResponse::Ok(body, etag))
@@ -511,7 +491,8 @@ mod tests {
     use super::*;
 
     /// Responses are written by serde, the spec comes from the `Object`
-    /// derive: both must describe the same JSON.
+    /// derive: both must describe the same JSON. These are the only types
+    /// answered through serde (`SerdeJson`): a product alone and a page.
     #[test]
     fn serde_writes_what_the_schema_describes() {
         let at = |micros| DateTime::from_timestamp_micros(micros).unwrap();
@@ -535,6 +516,11 @@ mod tests {
             items: vec![],
             next_cursor: Nullable(None),
         };
+        let lone = product(3, None, 0);
+        assert_eq!(
+            serde_json::to_value(&lone).unwrap(),
+            lone.to_json().unwrap()
+        );
         for page in [page, last] {
             assert_eq!(
                 serde_json::to_value(&page).unwrap(),

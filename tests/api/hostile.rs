@@ -380,3 +380,53 @@ async fn fifty_identical_deletes_delete_once() {
         "{statuses:?}"
     );
 }
+
+/// Every body takes exactly the keys its schema names: a misspelt or
+/// unknown key is a 400 naming it, never silently dropped, and nothing
+/// is created or changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_the_body_does_not_name_is_refused_naming_it() {
+    let app = TestApp::spawn().await;
+    let signup = app
+        .signup(&json!({"username": "keys", "email": "keys@example.com", "password": PASSWORD, "role": "admin"}))
+        .await;
+    let body = assert_problem(signup, 400, Some("role")).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("`username`"),
+        "it names the keys it takes: {body}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+
+    let owner = app.new_user("keeper").await;
+    let token = &owner.access_token;
+    let create = app
+        .create_product(token, &json!({"name": "Mug", "price": 5, "prise": 50}))
+        .await;
+    assert_problem(create, 400, Some("prise")).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM products").await, 0);
+
+    let id = app.new_product(&owner, "Mug", 5.0).await["id"]
+        .as_i64()
+        .unwrap();
+    let edit = app
+        .edit_product(token, id, &json!({"price": 6, "owner": {"id": 1}}))
+        .await;
+    assert_problem(edit, 400, Some("owner")).await;
+    let login = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"username": "keeper", "password": PASSWORD, "remember": true}),
+        )
+        .await;
+    assert_problem(login, 400, Some("remember")).await;
+    let change = app
+        .change_password(
+            token,
+            &json!({"current_password": PASSWORD, "new_password": "another long one", "confirm": "x"}),
+        )
+        .await;
+    assert_problem(change, 400, Some("confirm")).await;
+    let product: serde_json::Value = app.get_product(id).await.json().await.unwrap();
+    assert_eq!(product["price"], 5.0, "the refused edit changed nothing");
+    assert_eq!(app.login("keeper", PASSWORD).await.status(), 200);
+}

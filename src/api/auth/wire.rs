@@ -9,63 +9,36 @@ use crate::domain::devices::DeviceToken;
 use crate::domain::sessions::TokenPair;
 use crate::domain::values::{Email, LoginName, NewPassword, Password, Username};
 
-use crate::api::body::{Fields, FromFields};
-use crate::api::problem::Problem;
+use crate::api::body::request_body;
 
 /// The token type of every issued token.
 const BEARER: &str = "Bearer";
 
-#[derive(Debug, Object)]
-pub struct SignupRequest {
-    pub username: Username,
-    pub email: Email,
-    #[oai(write_only)]
-    pub password: NewPassword,
-}
-
-impl FromFields for SignupRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            username: fields.required("username")?,
-            email: fields.required("email")?,
-            password: fields.required("password")?,
-        })
+request_body! {
+    pub struct SignupRequest {
+        pub username: Username => required,
+        pub email: Email => required,
+        #[oai(write_only)]
+        pub password: NewPassword => required,
     }
 }
 
-#[derive(Debug, Object)]
-pub struct LoginRequest {
-    pub username: LoginName,
-    #[oai(write_only)]
-    pub password: Password,
-    #[oai(write_only)]
-    pub device_token: Option<DeviceToken>,
-}
-
-impl FromFields for LoginRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            username: fields.required("username")?,
-            password: fields.required("password")?,
-            device_token: fields.unless_absent("device_token")?,
-        })
+request_body! {
+    pub struct LoginRequest {
+        pub username: LoginName => required,
+        #[oai(write_only)]
+        pub password: Password => required,
+        #[oai(write_only)]
+        pub device_token: Option<DeviceToken> => unless_absent,
     }
 }
 
-#[derive(Debug, Object)]
-pub struct ChangePasswordRequest {
-    #[oai(write_only)]
-    pub current_password: Password,
-    #[oai(write_only)]
-    pub new_password: NewPassword,
-}
-
-impl FromFields for ChangePasswordRequest {
-    fn from_fields(fields: &mut Fields) -> Result<Self, Problem> {
-        Ok(Self {
-            current_password: fields.required("current_password")?,
-            new_password: fields.required("new_password")?,
-        })
+request_body! {
+    pub struct ChangePasswordRequest {
+        #[oai(write_only)]
+        pub current_password: Password => required,
+        #[oai(write_only)]
+        pub new_password: NewPassword => required,
     }
 }
 
