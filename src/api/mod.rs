@@ -10,6 +10,7 @@ mod fields;
 mod forwarded;
 pub mod health;
 mod json;
+mod list_params;
 mod params;
 pub mod problem;
 pub mod products;
@@ -40,12 +41,20 @@ pub enum ApiTags {
     Health,
 }
 
-type Apis = (auth::AuthApi, products::ProductsApi, health::HealthApi);
+type Apis = (
+    auth::AuthApi,
+    list_params::Expanded<products::ProductsApi>,
+    health::HealthApi,
+);
 
 /// The OpenAPI service: every operation, and the spec built from them.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, products::ProductsApi, health::HealthApi),
+        (
+            auth::AuthApi,
+            list_params::Expanded(products::ProductsApi),
+            health::HealthApi,
+        ),
         "Catalog API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -2,9 +2,10 @@
 //! the way body fields do (`limit must be between 1 and 100`), instead of
 //! in poem-openapi's words (`failed to parse "integer(uint32)"`).
 //!
-//! Each type documents its own limits in the spec, accepts one canonical
-//! spelling only and refuses a parameter given twice, since proxies and
-//! frameworks disagree about which of two values wins.
+//! Each type documents its own limits in the spec and accepts one
+//! canonical spelling only. [`Once`] makes any of them optional and
+//! refuses it given twice, since proxies and frameworks disagree about
+//! which of two values wins.
 
 use poem::Request;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
@@ -32,6 +33,60 @@ fn single<T: Type, A: AsRef<str>>(
         return Err(ParseError::custom("must be given only once"));
     }
     Ok(first)
+}
+
+/// An optional parameter that may be given at most once: absent is
+/// `None`; two values are refused. The one wrapper every optional
+/// parameter here goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once<T>(pub Option<T>);
+
+impl<T: Type> Type for Once<T> {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        T::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ParseFromParameter> ParseFromParameter for Once<T> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        T::parse_from_parameter(value)
+            .map(|value| Self(Some(value)))
+            .map_err(ParseError::propagate)
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        values: I,
+    ) -> ParseResult<Self> {
+        match single::<Self, A>(values)? {
+            Some(value) => Self::parse_from_parameter(value.as_ref()),
+            None => Ok(Self(None)),
+        }
+    }
 }
 
 /// Decimal digits without a sign or leading zeros, as the id appears in a
@@ -73,14 +128,14 @@ impl ParseFromParameter for ProductId {
     }
 }
 
-/// Items per page: absent means the default.
+/// Items per page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(pub u32);
 
 value_type!(
     PageSize,
     "PageSize",
-    required = false,
+    required = true,
     inline(MetaSchema {
         format: Some("int32"),
         minimum: Some(1.0),
@@ -102,20 +157,11 @@ impl ParseFromParameter for PageSize {
                 ))
             })
     }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        match single::<Self, A>(values)? {
-            Some(value) => Self::parse_from_parameter(value.as_ref()),
-            None => Ok(Self(DEFAULT_PAGE_SIZE)),
-        }
-    }
 }
 
-/// Where a page starts: the `next_cursor` of the page before, if any.
+/// Where a page starts: the `next_cursor` of the page before.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageCursor(pub Option<String>);
+pub struct PageCursor(pub String);
 
 /// No cursor the service hands out comes near this length (the longest,
 /// for the name sort, carries a 512-character name).
@@ -124,7 +170,7 @@ const MAX_CURSOR_CHARS: usize = 4000;
 value_type!(
     PageCursor,
     "PageCursor",
-    required = false,
+    required = true,
     inline(MetaSchema {
         max_length: Some(MAX_CURSOR_CHARS),
         ..MetaSchema::new("string")
@@ -138,28 +184,7 @@ impl ParseFromParameter for PageCursor {
                 "is not a cursor this service handed out; pass a page's `next_cursor` as it is",
             ));
         }
-        Ok(Self(Some(value.to_owned())))
-    }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        match single::<Self, A>(values)? {
-            Some(value) => Self::parse_from_parameter(value.as_ref()),
-            None => Ok(Self(None)),
-        }
-    }
-}
-
-/// Parses an optional parameter given at most once.
-fn optional_once<T: Type, A: AsRef<str>>(
-    values: impl IntoIterator<Item = A>,
-    parse: impl FnOnce(&str) -> ParseResult<T>,
-    absent: T,
-) -> ParseResult<T> {
-    match single::<T, A>(values)? {
-        Some(value) => parse(value.as_ref()),
-        None => Ok(absent),
+        Ok(Self(value.to_owned()))
     }
 }
 
@@ -170,7 +195,7 @@ pub struct ProductSort(pub Sort);
 value_type!(
     ProductSort,
     "ProductSort",
-    required = false,
+    required = true,
     // A named enum, so generated clients share one type for it.
     MetaSchemaRef::Reference("ProductSort".into()),
     register = |registry| {
@@ -196,22 +221,16 @@ impl ParseFromParameter for ProductSort {
             ParseError::custom(format!("must be one of {}", names.join(", ")))
         })
     }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        optional_once(values, Self::parse_from_parameter, Self(Sort::NewestFirst))
-    }
 }
 
 /// Words to search names and descriptions for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchQuery(pub Option<SearchTerms>);
+pub struct SearchQuery(pub SearchTerms);
 
 value_type!(
     SearchQuery,
     "SearchQuery",
-    required = false,
+    required = true,
     inline(MetaSchema {
         min_length: Some(1),
         max_length: Some(MAX_QUERY_CHARS),
@@ -223,25 +242,19 @@ value_type!(
 impl ParseFromParameter for SearchQuery {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         SearchTerms::parse(value)
-            .map(|terms| Self(Some(terms)))
+            .map(Self)
             .map_err(ParseError::custom)
-    }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        optional_once(values, Self::parse_from_parameter, Self(None))
     }
 }
 
 /// A price bound in a query: a decimal such as `10` or `19.99`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PriceBound(pub Option<Price>);
+pub struct PriceBound(pub Price);
 
 value_type!(
     PriceBound,
     "PriceBound",
-    required = false,
+    required = true,
     inline(MetaSchema {
         format: Some("double"),
         minimum: Some(0.0),
@@ -254,7 +267,7 @@ value_type!(
 impl ParseFromParameter for PriceBound {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         Price::parse_decimal(value)
-            .map(|price| Self(Some(price)))
+            .map(Self)
             .map_err(|err| match err {
                 PriceError::NotANumber => {
                     ParseError::custom("must be a plain decimal number such as 10 or 19.99")
@@ -262,22 +275,16 @@ impl ParseFromParameter for PriceBound {
                 other => ParseError::custom(other.to_string()),
             })
     }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        optional_once(values, Self::parse_from_parameter, Self(None))
-    }
 }
 
 /// A username to keep the products of.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerName(pub Option<Username>);
+pub struct OwnerName(pub Username);
 
 value_type!(
     OwnerName,
     "OwnerName",
-    required = false,
+    required = true,
     inline(MetaSchema {
         min_length: Some(Username::MIN),
         max_length: Some(Username::MAX),
@@ -290,14 +297,8 @@ value_type!(
 impl ParseFromParameter for OwnerName {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         Username::parse(value.to_owned())
-            .map(|name| Self(Some(name)))
+            .map(Self)
             .map_err(|reason| ParseError::custom(format!("is not a username: it {reason}")))
-    }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        optional_once(values, Self::parse_from_parameter, Self(None))
     }
 }
 
@@ -325,21 +326,21 @@ pub fn unreadable_header(request: &Request) -> Option<Problem> {
 /// characters, kept for
 /// [`IDEMPOTENCY_TTL_HOURS`](crate::domain::catalog::IDEMPOTENCY_TTL_HOURS).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKeyHeader(pub Option<String>);
+pub struct IdempotencyKeyHeader(pub String);
 
 impl IdempotencyKeyHeader {
     pub const MAX: usize = 255;
 
     /// The key's bytes, as the domain takes it.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        self.0.as_deref().map(str::as_bytes)
+    pub fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
 value_type!(
     IdempotencyKeyHeader,
     "IdempotencyKey",
-    required = false,
+    required = true,
     inline(MetaSchema {
         min_length: Some(1),
         max_length: Some(IdempotencyKeyHeader::MAX),
@@ -358,13 +359,7 @@ impl ParseFromParameter for IdempotencyKeyHeader {
                 Self::MAX
             )));
         }
-        Ok(Self(Some(value.to_owned())))
-    }
-
-    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
-        values: I,
-    ) -> ParseResult<Self> {
-        optional_once(values, Self::parse_from_parameter, Self(None))
+        Ok(Self(value.to_owned()))
     }
 }
 
@@ -397,49 +392,46 @@ mod tests {
     }
 
     #[test]
-    fn page_sizes_default_and_stay_in_range() {
-        let none: [&str; 0] = [];
-        assert_eq!(PageSize::parse_from_parameters(none).unwrap(), PageSize(20));
+    fn page_sizes_stay_in_range() {
         assert_eq!(
-            PageSize::parse_from_parameters(["100"]).unwrap(),
+            PageSize::parse_from_parameter("100").unwrap(),
             PageSize(100)
         );
         for bad in ["0", "101", "+5", "05", "abc", "4294967296"] {
-            assert!(PageSize::parse_from_parameters([bad]).is_err(), "{bad}");
+            assert!(PageSize::parse_from_parameter(bad).is_err(), "{bad}");
         }
-        assert!(PageSize::parse_from_parameters(["5", "6"]).is_err());
     }
 
     #[test]
-    fn sorts_are_named_as_in_the_spec_and_given_once() {
+    fn an_optional_parameter_is_absent_or_given_once() {
         let none: [&str; 0] = [];
         assert_eq!(
-            ProductSort::parse_from_parameters(none).unwrap(),
-            ProductSort(Sort::NewestFirst)
+            Once::<ProductSort>::parse_from_parameters(none).unwrap().0,
+            None
         );
         assert_eq!(
-            ProductSort::parse_from_parameters(["-price"]).unwrap(),
-            ProductSort(Sort::DearestFirst)
+            Once::<ProductSort>::parse_from_parameters(["-price"])
+                .unwrap()
+                .0,
+            Some(ProductSort(Sort::DearestFirst))
         );
         for bad in [&["price desc"][..], &["PRICE"], &["price", "name"]] {
             assert!(
-                ProductSort::parse_from_parameters(bad.iter()).is_err(),
+                Once::<ProductSort>::parse_from_parameters(bad.iter()).is_err(),
                 "{bad:?}"
             );
         }
+        assert!(Once::<PageSize>::parse_from_parameters(["5", "6"]).is_err());
     }
 
     #[test]
     fn price_bounds_are_exact_decimals() {
         assert_eq!(
-            PriceBound::parse_from_parameters(["19.99"])
-                .unwrap()
-                .0
-                .map(Price::cents),
-            Some(1999)
+            PriceBound::parse_from_parameter("19.99").unwrap().0.cents(),
+            1999
         );
         for bad in ["-1", "1.001", "ten", "1e3", ""] {
-            assert!(PriceBound::parse_from_parameters([bad]).is_err(), "{bad}");
+            assert!(PriceBound::parse_from_parameter(bad).is_err(), "{bad}");
         }
     }
 

@@ -117,6 +117,11 @@ impl Problem {
     pub fn status(&self) -> u16 {
         self.body.status
     }
+
+    /// The request field or parameter at fault, if the problem names one.
+    pub fn field(&self) -> Option<&str> {
+        self.body.field.as_deref()
+    }
 }
 
 impl std::fmt::Display for Problem {
@@ -346,7 +351,7 @@ pub fn from_poem_error(err: poem::Error, routes: &Routes) -> Response {
 
 /// A parameter type's own explanation, without the `failed to parse
 /// "Type": ` that poem-openapi puts before it.
-fn reason(message: &str) -> &str {
+pub(super) fn reason(message: &str) -> &str {
     message
         .strip_prefix("failed to parse \"")
         .and_then(|rest| rest.split_once("\": "))

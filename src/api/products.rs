@@ -4,15 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::param::{Header, Path};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
 use crate::domain::Services;
-use crate::domain::catalog::{
-    Catalog, Created, Filters, NewProduct, Page, PageRequest, Product, ProductEdit, Scope,
-};
+use crate::domain::catalog::{Catalog, Created, NewProduct, Page, Product, ProductEdit, Scope};
 use crate::domain::price::Price;
 use crate::domain::values::{Description, ProductName};
 
@@ -21,10 +19,8 @@ use super::body::{JsonBody, request_body};
 use super::conditional::{ConditionHeader, Freshness, Preconditions, product_tag};
 use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
-use super::params::{
-    IdempotencyKeyHeader, OwnerName, PageCursor, PageSize, PriceBound, ProductId, ProductSort,
-    SearchQuery,
-};
+use super::list_params::{AllProductsParams, MyProductsParams};
+use super::params::{IdempotencyKeyHeader, Once, ProductId};
 use super::problem::problems;
 use super::security::AccessToken;
 
@@ -281,41 +277,12 @@ impl ProductsApi {
     /// All products, one page at a time: newest first unless `sort` says
     /// otherwise, and only those that match every filter given.
     #[oai(path = "/", method = "get", operation_id = "listProducts")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         services: Data<&Services>,
-        /// Items per page, 1–100 (default 20).
-        limit: Query<PageSize>,
-        /// The `next_cursor` of the previous page, with the same filters and sort.
-        cursor: Query<PageCursor>,
-        /// The order (default `-created_at`, newest first).
-        sort: Query<ProductSort>,
-        /// Words that must all appear in the name or description, ignoring
-        /// case and accents: runs of 2 or more letters or digits (`_` and
-        /// punctuation split words); Chinese, Japanese and Korean text
-        /// matches by pairs of characters. At most 16 words.
-        q: Query<SearchQuery>,
-        /// The lowest price to include.
-        min_price: Query<PriceBound>,
-        /// The highest price to include.
-        max_price: Query<PriceBound>,
-        /// Only this user's products.
-        owner: Query<OwnerName>,
+        params: AllProductsParams,
     ) -> Result<ProductPageResponse, ListProblem> {
-        let request = PageRequest {
-            scope: Scope::All,
-            filters: Filters {
-                search: q.0.0,
-                min_price: min_price.0.0,
-                max_price: max_price.0.0,
-                owner: owner.0.0,
-            },
-            sort: sort.0.0,
-            limit: limit.0.0,
-            cursor: cursor.0.0,
-        };
-        let page = services.catalog.list(request).await?;
+        let page = services.catalog.list(params.request(Scope::All)).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
 
@@ -324,39 +291,13 @@ impl ProductsApi {
     /// The caller's own products, one page at a time, with the same
     /// filters and sorts as `listProducts`.
     #[oai(path = "/my", method = "get", operation_id = "listMyProducts")]
-    #[allow(clippy::too_many_arguments)]
     async fn list_mine(
         &self,
         services: Data<&Services>,
         caller: AccessToken,
-        /// Items per page, 1–100 (default 20).
-        limit: Query<PageSize>,
-        /// The `next_cursor` of the previous page, with the same filters and sort.
-        cursor: Query<PageCursor>,
-        /// The order (default `-created_at`, newest first).
-        sort: Query<ProductSort>,
-        /// Words that must all appear in the name or description, ignoring
-        /// case and accents: runs of 2 or more letters or digits (`_` and
-        /// punctuation split words); Chinese, Japanese and Korean text
-        /// matches by pairs of characters. At most 16 words.
-        q: Query<SearchQuery>,
-        /// The lowest price to include.
-        min_price: Query<PriceBound>,
-        /// The highest price to include.
-        max_price: Query<PriceBound>,
+        params: MyProductsParams,
     ) -> Result<ProductPageResponse, ListMineProblem> {
-        let request = PageRequest {
-            scope: Scope::OwnedBy(caller.0),
-            filters: Filters {
-                search: q.0.0,
-                min_price: min_price.0.0,
-                max_price: max_price.0.0,
-                owner: None,
-            },
-            sort: sort.0.0,
-            limit: limit.0.0,
-            cursor: cursor.0.0,
-        };
+        let request = params.request(Scope::OwnedBy(caller.0));
         let page = services.catalog.list(request).await?;
         Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
     }
@@ -402,7 +343,7 @@ impl ProductsApi {
         caller: AccessToken,
         /// A unique value per intended product (a UUID, say), kept for 24 hours.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<IdempotencyKeyHeader>,
+        idempotency_key: Header<Once<IdempotencyKeyHeader>>,
         body: JsonBody<CreateProductRequest>,
     ) -> Result<CreateProductResponse, CreateProblem> {
         let JsonBody(CreateProductRequest {
@@ -417,7 +358,15 @@ impl ProductsApi {
         };
         let Created { product, replayed } = services
             .catalog
-            .create(caller.0, product, idempotency_key.0.bytes())
+            .create(
+                caller.0,
+                product,
+                idempotency_key
+                    .0
+                    .0
+                    .as_ref()
+                    .map(IdempotencyKeyHeader::bytes),
+            )
             .await?;
         let location = format!("/api/products/{}", product.id);
         let (body, etag) = tagged(product);
