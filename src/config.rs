@@ -12,8 +12,54 @@ use secrecy::SecretString;
 
 /// The smallest HS256 key we accept, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
-pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
-pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9000";
+
+/// The default of every optional variable that has a fixed one, as it
+/// would be written in the environment: the one table. The loader parses
+/// these exactly as it parses the environment, and a test checks that the
+/// README's configuration table and `.env.example` show the same values.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("LISTEN_ADDR", "0.0.0.0:8080"),
+    ("METRICS_ADDR", "127.0.0.1:9000"),
+    ("ACCESS_TOKEN_TTL_SECS", "900"),
+    ("REFRESH_TOKEN_TTL_SECS", "1209600"),
+    ("REFRESH_TOKEN_IDLE_TTL_SECS", "86400"),
+    ("SESSION_PURGE_INTERVAL_SECS", "3600"),
+    ("LOGIN_MAX_FAILURES", "10"),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "100"),
+    ("LOGIN_MAX_FAILURES_PER_CLIENT", "50"),
+    ("LOGIN_FAILURE_WINDOW_SECS", "900"),
+    ("LOGIN_DEVICE_TTL_SECS", "2592000"),
+    ("SIGNUP_MAX_PER_CLIENT", "20"),
+    ("SIGNUP_WINDOW_SECS", "3600"),
+    ("THROTTLE_DELAY_SECS", "1"),
+    ("TRUSTED_PROXY_HEADER", "x-forwarded-for"),
+    ("DATABASE_POOL_SIZE", "10"),
+    ("DATABASE_ACQUIRE_TIMEOUT_SECS", "5"),
+    ("DATABASE_STATEMENT_TIMEOUT_SECS", "5"),
+    ("DATABASE_READ_TIMEOUT_SECS", "1"),
+    ("DATABASE_STARTUP_TIMEOUT_SECS", "60"),
+    ("ADMIN_USERNAME", "admin"),
+    ("ADMIN_EMAIL", "admin@localhost"),
+    ("LOG_FORMAT", "human"),
+    ("SHUTDOWN_GRACE_SECS", "20"),
+    ("HEADER_READ_TIMEOUT_SECS", "10"),
+    ("KEEP_ALIVE_TIMEOUT_SECS", "60"),
+    ("MAX_CONNECTIONS", "1024"),
+    ("MAX_CONNECTIONS_PER_CLIENT", "64"),
+];
+
+/// Where the configuration table is documented.
+#[cfg(test)]
+const CONFIGURATION_DOC: &str = "README.md";
+
+/// The default of `key` in [`DEFAULTS`].
+pub fn default_of(key: &str) -> &'static str {
+    DEFAULTS
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| *value)
+        .unwrap_or_else(|| panic!("{key} has no default in config::DEFAULTS"))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -26,20 +72,20 @@ pub enum LogFormat {
 pub struct DatabaseConfig {
     /// `DATABASE_URL`: `mysql://user:password@host:3306/name`.
     pub url: SecretString,
-    /// `DATABASE_POOL_SIZE`: connections per process (default 10).
+    /// `DATABASE_POOL_SIZE`: connections per process (default in [`DEFAULTS`]).
     pub pool_size: usize,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a
-    /// connection before failing (default 5).
+    /// connection before failing (default in [`DEFAULTS`]).
     pub acquire_timeout: Duration,
     /// `DATABASE_STARTUP_TIMEOUT_SECS`: how long start-up waits for the
-    /// database to answer (default 60).
+    /// database to answer (default in [`DEFAULTS`]).
     pub startup_timeout: Duration,
     /// `DATABASE_STATEMENT_TIMEOUT_SECS`: the most a request may wait on
     /// the database in all, acquiring connections and running statements
-    /// (default 5).
+    /// (default in [`DEFAULTS`]).
     pub statement_timeout: Duration,
     /// `DATABASE_READ_TIMEOUT_SECS`: the server stops any one read of a
-    /// product list past this (default 1).
+    /// product list past this (default in [`DEFAULTS`]).
     pub read_timeout: Duration,
     /// `DATABASE_SCAN_SLOTS`: how many list reads that may examine many
     /// index entries (a search, a price filter in another order) may hold
@@ -63,21 +109,21 @@ pub struct Config {
     /// `JWT_PREVIOUS_SECRET_KEYS`: comma-separated earlier keys that still
     /// verify tokens (named by `kid`) but never sign; for key rotation.
     pub jwt_previous_secrets: Vec<SecretString>,
-    /// `LISTEN_ADDR` (default `0.0.0.0:8080`).
+    /// `LISTEN_ADDR` (default in [`DEFAULTS`]).
     pub listen_addr: SocketAddr,
     /// `METRICS_ADDR`: where `GET /metrics` is served, apart from the API
-    /// (default `127.0.0.1:9000`).
+    /// (default in [`DEFAULTS`]).
     pub metrics_addr: SocketAddr,
-    /// `ACCESS_TOKEN_TTL_SECS` (default 900, 15 minutes).
+    /// `ACCESS_TOKEN_TTL_SECS` (default in [`DEFAULTS`]).
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a session from its
-    /// login, however often it refreshes (default 1209600, 14 days).
+    /// login, however often it refreshes (default in [`DEFAULTS`]).
     pub refresh_token_ttl: Duration,
     /// `REFRESH_TOKEN_IDLE_TTL_SECS`: how long a refresh token lives unused
-    /// (default 86400, 24 hours).
+    /// (default in [`DEFAULTS`]).
     pub refresh_token_idle_ttl: Duration,
     /// `SESSION_PURGE_INTERVAL_SECS`: how often expired refresh tokens and
-    /// login counters are deleted (default 3600).
+    /// login counters are deleted (default in [`DEFAULTS`]).
     pub session_purge_interval: Duration,
     /// How password checks and signups are limited.
     pub throttle: ThrottleConfig,
@@ -86,7 +132,7 @@ pub struct Config {
     /// `ADMIN_USERNAME` / `ADMIN_EMAIL` / `ADMIN_PASSWORD`.
     pub admin: Option<AdminConfig>,
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight requests may drain on
-    /// SIGTERM or Ctrl-C (default 20).
+    /// SIGTERM or Ctrl-C (default in [`DEFAULTS`]).
     pub shutdown_grace: Duration,
     /// How client connections are limited and timed out.
     pub http: HttpConfig,
@@ -97,26 +143,26 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
     /// `LOGIN_MAX_FAILURES`: failed password checks for one account from
-    /// one client before that client gets 429 for it (default 10).
+    /// one client before that client gets 429 for it (default in [`DEFAULTS`]).
     pub max_failures: u32,
     /// `LOGIN_MAX_FAILURES_PER_ACCOUNT`: failed checks for one account
     /// from all clients together before it answers 429 to every client it
-    /// does not recognise (default 100).
+    /// does not recognise (default in [`DEFAULTS`]).
     pub max_failures_per_account: u32,
     /// `LOGIN_MAX_FAILURES_PER_CLIENT`: failed checks from one client,
-    /// over all accounts, before it gets 429 (default 50).
+    /// over all accounts, before it gets 429 (default in [`DEFAULTS`]).
     pub max_failures_per_client: u32,
     /// `LOGIN_FAILURE_WINDOW_SECS`: the window failures count in, and the
-    /// longest lockout (default 900, 15 minutes).
+    /// longest lockout (default in [`DEFAULTS`]).
     pub failure_window: Duration,
     /// `LOGIN_DEVICE_TTL_SECS`: how long a device token from a successful
-    /// login lets its client past the account's spent budget (default
-    /// 2592000, 30 days).
+    /// login lets its client past the account's spent budget (default in
+    /// [`DEFAULTS`]).
     pub device_ttl: Duration,
     /// `SIGNUP_MAX_PER_CLIENT`: signups from one client per window
-    /// (default 20).
+    /// (default in [`DEFAULTS`]).
     pub signup_max_per_client: u32,
-    /// `SIGNUP_WINDOW_SECS`: the window signups count in (default 3600).
+    /// `SIGNUP_WINDOW_SECS`: the window signups count in (default in [`DEFAULTS`]).
     pub signup_window: Duration,
 }
 
@@ -127,38 +173,34 @@ pub struct HttpConfig {
     /// `HEADER_READ_TIMEOUT_SECS`: how long a request's head may take to
     /// arrive, from the accept for a connection's first request and from
     /// its first byte for later ones, and how long its body may take once
-    /// the handler reads it (default 10).
+    /// the handler reads it (default in [`DEFAULTS`]).
     pub header_read_timeout: Duration,
     /// `KEEP_ALIVE_TIMEOUT_SECS`: how long a connection may sit idle
-    /// between requests (default 60).
+    /// between requests (default in [`DEFAULTS`]).
     pub keep_alive_timeout: Duration,
     /// `MAX_CONNECTIONS`: client connections served at once; at the cap,
     /// the longest-idle one is closed to admit a new one, and without an
     /// idle one new clients wait to be accepted. Lowered at start-up to
-    /// fit the file-descriptor limit (default 1024).
+    /// fit the file-descriptor limit (default in [`DEFAULTS`]).
     pub max_connections: usize,
     /// `MAX_CONNECTIONS_PER_CLIENT`: connections one client address may
     /// hold; further ones are closed at once. Trusted proxies are exempt
-    /// (default 64).
+    /// (default in [`DEFAULTS`]).
     pub max_connections_per_client: usize,
     /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose word on the
     /// client's address is taken (default: nobody's).
     pub trusted_proxies: TrustedProxies,
     /// `THROTTLE_DELAY_SECS`: how long a 429 is held before it is sent
-    /// (default 1).
+    /// (default in [`DEFAULTS`]).
     pub throttle_delay: Duration,
 }
 
 impl Default for HttpConfig {
+    /// The settings of an environment that sets none of them.
     fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            keep_alive_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            max_connections_per_client: 64,
-            trusted_proxies: TrustedProxies::default(),
-            throttle_delay: Duration::from_secs(1),
-        }
+        Env(|_: &str| None)
+            .http()
+            .expect("the defaults in config::DEFAULTS are valid")
     }
 }
 
@@ -252,25 +294,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         (self.0)(key).filter(|value| !value.trim().is_empty())
     }
 
+    /// `key`'s value, or its default from [`DEFAULTS`].
+    fn value(&self, key: &'static str) -> String {
+        self.get(key).unwrap_or_else(|| default_of(key).to_owned())
+    }
+
     fn parsed<T: std::str::FromStr>(
         &self,
         key: &'static str,
-        default: T,
         expected: &str,
     ) -> Result<T, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::new(key, format!("must be {expected} (got {raw:?})"))),
-        }
+        let raw = self.value(key);
+        raw.trim()
+            .parse()
+            .map_err(|_| ConfigError::new(key, format!("must be {expected} (got {raw:?})")))
     }
 
     /// A duration in seconds, fractions allowed (`30`, `0.25`), above zero.
-    fn seconds(&self, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        let secs: f64 =
-            self.parsed(key, default as f64, "a number of seconds such as 30 or 0.5")?;
+    fn seconds(&self, key: &'static str) -> Result<Duration, ConfigError> {
+        let secs: f64 = self.parsed(key, "a number of seconds such as 30 or 0.5")?;
         match Duration::try_from_secs_f64(secs) {
             Ok(duration) if duration >= Duration::from_millis(1) => Ok(duration),
             _ => Err(ConfigError::new(
@@ -281,17 +323,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     fn http(&self) -> Result<HttpConfig, ConfigError> {
-        let default = HttpConfig::default();
-        let max_connections: usize =
-            self.parsed("MAX_CONNECTIONS", default.max_connections, "a whole number")?;
+        let max_connections: usize = self.parsed("MAX_CONNECTIONS", "a whole number")?;
         if max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
         }
-        let max_connections_per_client: usize = self.parsed(
-            "MAX_CONNECTIONS_PER_CLIENT",
-            default.max_connections_per_client,
-            "a whole number",
-        )?;
+        let max_connections_per_client: usize =
+            self.parsed("MAX_CONNECTIONS_PER_CLIENT", "a whole number")?;
         if max_connections_per_client == 0 {
             return Err(ConfigError::new(
                 "MAX_CONNECTIONS_PER_CLIENT",
@@ -299,30 +336,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             ));
         }
         Ok(HttpConfig {
-            header_read_timeout: self.seconds(
-                "HEADER_READ_TIMEOUT_SECS",
-                default.header_read_timeout.as_secs(),
-            )?,
-            keep_alive_timeout: self.seconds(
-                "KEEP_ALIVE_TIMEOUT_SECS",
-                default.keep_alive_timeout.as_secs(),
-            )?,
+            header_read_timeout: self.seconds("HEADER_READ_TIMEOUT_SECS")?,
+            keep_alive_timeout: self.seconds("KEEP_ALIVE_TIMEOUT_SECS")?,
             max_connections,
             max_connections_per_client,
             trusted_proxies: self.trusted_proxies()?,
-            throttle_delay: self
-                .seconds("THROTTLE_DELAY_SECS", default.throttle_delay.as_secs())?,
+            throttle_delay: self.seconds("THROTTLE_DELAY_SECS")?,
         })
     }
 
     fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
-        let header = match self.get("TRUSTED_PROXY_HEADER").as_deref().map(str::trim) {
-            None => ForwardedHeader::XForwardedFor,
-            Some(name) if name.eq_ignore_ascii_case("x-forwarded-for") => {
-                ForwardedHeader::XForwardedFor
-            }
-            Some(name) if name.eq_ignore_ascii_case("forwarded") => ForwardedHeader::Forwarded,
-            Some(other) => {
+        let header = match self.value("TRUSTED_PROXY_HEADER").trim() {
+            name if name.eq_ignore_ascii_case("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+            name if name.eq_ignore_ascii_case("forwarded") => ForwardedHeader::Forwarded,
+            other => {
                 return Err(ConfigError::new(
                     "TRUSTED_PROXY_HEADER",
                     format!("must be `x-forwarded-for` or `forwarded` (got {other:?})"),
@@ -355,8 +382,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A whole number of at least 1.
-    fn count(&self, key: &'static str, default: u32) -> Result<u32, ConfigError> {
-        let value: u32 = self.parsed(key, default, "a whole number")?;
+    fn count(&self, key: &'static str) -> Result<u32, ConfigError> {
+        let value: u32 = self.parsed(key, "a whole number")?;
         if value == 0 {
             return Err(ConfigError::new(key, "must be at least 1"));
         }
@@ -365,19 +392,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     fn throttle(&self) -> Result<ThrottleConfig, ConfigError> {
         Ok(ThrottleConfig {
-            max_failures: self.count("LOGIN_MAX_FAILURES", 10)?,
-            max_failures_per_account: self.count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 100)?,
-            max_failures_per_client: self.count("LOGIN_MAX_FAILURES_PER_CLIENT", 50)?,
-            failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS", 15 * 60)?,
-            device_ttl: self.seconds("LOGIN_DEVICE_TTL_SECS", 30 * 24 * 3600)?,
-            signup_max_per_client: self.count("SIGNUP_MAX_PER_CLIENT", 20)?,
-            signup_window: self.seconds("SIGNUP_WINDOW_SECS", 3600)?,
+            max_failures: self.count("LOGIN_MAX_FAILURES")?,
+            max_failures_per_account: self.count("LOGIN_MAX_FAILURES_PER_ACCOUNT")?,
+            max_failures_per_client: self.count("LOGIN_MAX_FAILURES_PER_CLIENT")?,
+            failure_window: self.seconds("LOGIN_FAILURE_WINDOW_SECS")?,
+            device_ttl: self.seconds("LOGIN_DEVICE_TTL_SECS")?,
+            signup_max_per_client: self.count("SIGNUP_MAX_PER_CLIENT")?,
+            signup_window: self.seconds("SIGNUP_WINDOW_SECS")?,
         })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let default = DEFAULT_LISTEN_ADDR.parse().expect("valid default address");
-        self.parsed("LISTEN_ADDR", default, "an address such as 0.0.0.0:8080")
+        self.parsed("LISTEN_ADDR", "an address such as 0.0.0.0:8080")
     }
 
     pub fn database(&self) -> Result<DatabaseConfig, ConfigError> {
@@ -398,26 +424,30 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 format!("is not a valid URL (expected {EXAMPLE})"),
             )
         })?;
-        let pool_size: usize = self.parsed("DATABASE_POOL_SIZE", 10, "a whole number")?;
+        let pool_size: usize = self.parsed("DATABASE_POOL_SIZE", "a whole number")?;
         if pool_size == 0 {
             return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
         }
         Ok(DatabaseConfig {
             url: SecretString::from(url),
             pool_size,
-            acquire_timeout: self.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
-            startup_timeout: self.seconds("DATABASE_STARTUP_TIMEOUT_SECS", 60)?,
-            statement_timeout: self.seconds("DATABASE_STATEMENT_TIMEOUT_SECS", 5)?,
-            read_timeout: self.seconds("DATABASE_READ_TIMEOUT_SECS", 1)?,
-            scan_slots: self.count("DATABASE_SCAN_SLOTS", pool_size.div_ceil(4) as u32)? as usize,
+            acquire_timeout: self.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS")?,
+            startup_timeout: self.seconds("DATABASE_STARTUP_TIMEOUT_SECS")?,
+            statement_timeout: self.seconds("DATABASE_STATEMENT_TIMEOUT_SECS")?,
+            read_timeout: self.seconds("DATABASE_READ_TIMEOUT_SECS")?,
+            // The one default that depends on another setting.
+            scan_slots: match self.get("DATABASE_SCAN_SLOTS") {
+                None => pool_size.div_ceil(4),
+                Some(_) => self.count("DATABASE_SCAN_SLOTS")? as usize,
+            },
         })
     }
 
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
-        match self.get("LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("human") => Ok(LogFormat::Human),
-            Some("json") => Ok(LogFormat::Json),
-            Some(other) => Err(ConfigError::new(
+        match self.value("LOG_FORMAT").trim() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::new(
                 "LOG_FORMAT",
                 format!("must be `human` or `json` (got {other:?})"),
             )),
@@ -463,18 +493,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             return Ok(None);
         };
         let admin = AdminConfig {
-            username: self.get("ADMIN_USERNAME").unwrap_or_else(|| "admin".into()),
-            email: self
-                .get("ADMIN_EMAIL")
-                .unwrap_or_else(|| "admin@localhost".into()),
+            username: self.value("ADMIN_USERNAME"),
+            email: self.value("ADMIN_EMAIL"),
             password: SecretString::from(password),
         };
         Ok(Some(admin))
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
-        let access_token_ttl = self.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60)?;
-        let refresh_token_ttl = self.seconds("REFRESH_TOKEN_TTL_SECS", 14 * 24 * 3600)?;
+        let access_token_ttl = self.seconds("ACCESS_TOKEN_TTL_SECS")?;
+        let refresh_token_ttl = self.seconds("REFRESH_TOKEN_TTL_SECS")?;
         if refresh_token_ttl <= access_token_ttl {
             return Err(ConfigError::new(
                 "REFRESH_TOKEN_TTL_SECS",
@@ -485,15 +513,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             database: self.database()?,
             jwt_secret: self.jwt_secret()?,
             jwt_previous_secrets: self.jwt_previous_secrets()?,
-            refresh_token_idle_ttl: self.seconds("REFRESH_TOKEN_IDLE_TTL_SECS", 24 * 3600)?,
-            session_purge_interval: self.seconds("SESSION_PURGE_INTERVAL_SECS", 3600)?,
+            refresh_token_idle_ttl: self.seconds("REFRESH_TOKEN_IDLE_TTL_SECS")?,
+            session_purge_interval: self.seconds("SESSION_PURGE_INTERVAL_SECS")?,
             throttle: self.throttle()?,
             listen_addr: self.listen_addr()?,
-            metrics_addr: self.parsed(
-                "METRICS_ADDR",
-                DEFAULT_METRICS_ADDR.parse().expect("valid default address"),
-                "an address such as 127.0.0.1:9000",
-            )?,
+            metrics_addr: self.parsed("METRICS_ADDR", "an address such as 127.0.0.1:9000")?,
             access_token_ttl,
             refresh_token_ttl,
             cors_allowed_origins: self
@@ -507,7 +531,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 })
                 .unwrap_or_default(),
             admin: self.admin()?,
-            shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECS", 20)?,
+            shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECS")?,
             http: self.http()?,
         })
     }
@@ -529,7 +553,7 @@ mod tests {
         let config = load(&[URL, SECRET]).unwrap();
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.refresh_token_ttl, Duration::from_secs(1_209_600));
-        assert_eq!(config.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
+        assert_eq!(config.listen_addr.to_string(), default_of("LISTEN_ADDR"));
         assert!(config.cors_allowed_origins.is_empty());
         assert!(config.admin.is_none());
         assert_eq!(config.refresh_token_idle_ttl, Duration::from_secs(86_400));
@@ -663,5 +687,34 @@ mod tests {
             config.cors_allowed_origins,
             ["https://a.example", "https://b.example"]
         );
+    }
+
+    /// The defaults as documented: each row of the README's table and
+    /// each commented-out line of `.env.example` that names a variable
+    /// with a default shows the value [`DEFAULTS`] holds.
+    #[test]
+    fn the_documented_defaults_are_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        let readme = read(CONFIGURATION_DOC);
+        let example = read(".env.example");
+        for (key, value) in DEFAULTS {
+            let row = format!("| `{key}` | `{value}` |");
+            assert!(readme.contains(&row), "{CONFIGURATION_DOC} lacks {row}");
+            let line = format!("#{key}=");
+            if let Some(start) = example.find(&line) {
+                let shown = example[start + line.len()..].lines().next().unwrap();
+                assert_eq!(shown, *value, ".env.example shows {key}={shown}");
+            }
+        }
+        for row in readme.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let key = cells[0].trim_start_matches("| ").trim_matches('`');
+            if let Some(value) = cells.get(1).and_then(|v| v.strip_prefix('`')) {
+                if let Some((_, known)) = DEFAULTS.iter().find(|(name, _)| *name == key) {
+                    assert_eq!(value.trim_end_matches('`'), *known, "{key}");
+                }
+            }
+        }
     }
 }

@@ -212,3 +212,112 @@ impl Drop for InFlight {
         self.0.decrement(1.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::MAX_BODY_BYTES;
+    use crate::config::default_of;
+    use crate::domain::catalog::IDEMPOTENCY_TTL_HOURS;
+    use crate::domain::price::Price;
+    use crate::domain::values::{Email, NewPassword, ProductName, Username};
+
+    /// Every description in the spec, with where it is.
+    fn descriptions(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let here = format!("{at}/{key}");
+                    match (key.as_str(), child) {
+                        ("description", Value::String(text)) => {
+                            found.push((here, text.replace('\n', " ")));
+                        }
+                        _ => descriptions(child, &here, found),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    descriptions(child, &format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The numbers the spec's prose states are the constants the code
+    /// checks (doc comments cannot be generated, so they are checked).
+    /// Each phrase is formatted from its constant and must appear where
+    /// it belongs; a number changed in the code and not in the docs fails
+    /// here.
+    #[test]
+    fn the_numbers_the_spec_states_are_the_constants() {
+        let spec: Value = serde_json::from_str(&super::spec_json()).unwrap();
+        let mut found = Vec::new();
+        descriptions(&spec, "", &mut found);
+        let days = |key| default_of(key).parse::<u64>().unwrap() / 86_400;
+        let minutes = |key| default_of(key).parse::<u64>().unwrap() / 60;
+        let expected = [
+            (
+                "/components/schemas/SignupRequest/properties/username",
+                format!("{}–{} characters", Username::MIN, Username::MAX),
+            ),
+            (
+                "/components/schemas/SignupRequest/properties/email",
+                format!("{}–{} characters", Email::MIN, Email::MAX),
+            ),
+            (
+                "/components/schemas/SignupRequest/properties/password",
+                format!("{}–{} characters", NewPassword::MIN, NewPassword::MAX),
+            ),
+            (
+                "/components/schemas/CreateProductRequest/properties/name",
+                format!("{}–{} characters", ProductName::MIN, ProductName::MAX),
+            ),
+            (
+                "/components/schemas/CreateProductRequest/properties/price",
+                format!("from 0 to {:.2}", Price::MAX),
+            ),
+            ("/paths/", format!("over {} KiB", MAX_BODY_BYTES / 1024)),
+            (
+                "/paths/~1api~1products/post",
+                format!("within {IDEMPOTENCY_TTL_HOURS} hours"),
+            ),
+            (
+                "/paths/~1api~1products/post/parameters",
+                format!("kept for {IDEMPOTENCY_TTL_HOURS} hours"),
+            ),
+            (
+                "/components/schemas/LoginResult",
+                format!("Valid for {} days", days("LOGIN_DEVICE_TTL_SECS")),
+            ),
+            (
+                "/components/securitySchemes",
+                format!("A {}-minute access token", minutes("ACCESS_TOKEN_TTL_SECS")),
+            ),
+        ];
+        for (place, phrase) in &expected {
+            let place = place.replace("~1", "/");
+            let hits = found
+                .iter()
+                .filter(|(at, text)| at.starts_with(&place) && text.contains(phrase.as_str()))
+                .count();
+            assert!(hits > 0, "no description under {place} says {phrase:?}");
+        }
+        // Every "N hours", "N KiB" or "N–M characters" the spec states is
+        // one of the phrases above.
+        let stated = regex::Regex::new(r"\d[\d,]*(–\d+)? (hours|KiB|characters|days)").unwrap();
+        for (at, text) in &found {
+            for hit in stated.find_iter(text) {
+                assert!(
+                    expected
+                        .iter()
+                        .any(|(_, phrase)| phrase.contains(hit.as_str())),
+                    "{at} states {:?}, which no check ties to a constant",
+                    hit.as_str()
+                );
+            }
+        }
+    }
+}
