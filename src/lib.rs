@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod metric_names;
 pub mod monitoring;
 pub mod server;
 pub mod telemetry;

@@ -7,6 +7,7 @@
 //! process, uptime) are read when Prometheus scrapes, so they cost nothing
 //! in between.
 
+use crate::metric_names as names;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -52,7 +53,7 @@ fn exporter() -> &'static Exporter {
         let process = metrics_process::Collector::default();
         process.describe();
         gauge!(
-            "catalog_build_info",
+            names::BUILD_INFO,
             "version" => env!("CARGO_PKG_VERSION"),
             "revision" => option_env!("CATALOG_GIT_REVISION").unwrap_or("unknown"),
         )
@@ -79,11 +80,12 @@ pub fn endpoint(pool: db::Pool) -> impl Endpoint<Output = Response> + 'static {
 fn render(pool: Data<&db::Pool>) -> Response {
     let exporter = exporter();
     let status = pool.status();
-    gauge!("catalog_db_pool_max_connections").set(status.max_size as f64);
-    gauge!("catalog_db_pool_connections", "state" => "idle").set(status.available as f64);
-    gauge!("catalog_db_pool_connections", "state" => "in_use")
+    gauge!(names::DB_POOL_MAX_CONNECTIONS).set(status.max_size as f64);
+    gauge!(names::DB_POOL_CONNECTIONS, "state" => names::label::pool_state::IDLE)
+        .set(status.available as f64);
+    gauge!(names::DB_POOL_CONNECTIONS, "state" => names::label::pool_state::IN_USE)
         .set(status.size.saturating_sub(status.available) as f64);
-    gauge!("catalog_uptime_seconds").set(exporter.started.elapsed().as_secs_f64());
+    gauge!(names::UPTIME).set(exporter.started.elapsed().as_secs_f64());
     exporter.process.collect();
     exporter.handle.run_upkeep();
     exporter
@@ -99,128 +101,136 @@ fn render(pool: Data<&db::Pool>) -> Response {
 /// at 1 is 0) and dashboards show 0 rather than "no data".
 fn start_at_zero() {
     for name in [
-        "catalog_signups_total",
-        "catalog_refresh_rotations_total",
-        "catalog_refresh_reuse_detected_total",
-        "catalog_db_acquire_timeouts_total",
+        names::SIGNUPS,
+        names::REFRESH_ROTATIONS,
+        names::REFRESH_REUSE_DETECTED,
+        names::DB_ACQUIRE_TIMEOUTS,
     ] {
         counter!(name).absolute(0);
     }
-    for outcome in ["success", "bad_credentials", "throttled"] {
-        counter!("catalog_logins_total", "outcome" => outcome).absolute(0);
+    for outcome in names::label::outcome::ALL {
+        counter!(names::LOGINS, "outcome" => outcome).absolute(0);
     }
-    for by in ["logout", "logout_all"] {
-        counter!("catalog_sessions_ended_total", "by" => by).absolute(0);
+    for by in names::label::ended_by::ALL {
+        counter!(names::SESSIONS_ENDED, "by" => by).absolute(0);
     }
-    for kind in ["unavailable", "query"] {
-        counter!("catalog_db_query_errors_total", "kind" => kind).absolute(0);
+    for kind in names::label::query_error::ALL {
+        counter!(names::DB_QUERY_ERRORS, "kind" => kind).absolute(0);
     }
-    gauge!("catalog_http_requests_in_flight").set(0.0);
-    gauge!("catalog_password_hash_slots_in_use").set(0.0);
+    gauge!(names::HTTP_REQUESTS_IN_FLIGHT).set(0.0);
+    gauge!(names::PASSWORD_HASH_SLOTS_IN_USE).set(0.0);
 }
 
 /// The HELP lines of every metric the service records.
 fn describe() {
     describe_counter!(
-        "catalog_http_requests_total",
+        names::HTTP_REQUESTS,
         "HTTP requests answered, by operation (operationId, `unmatched` for no route) and status class."
     );
     describe_histogram!(
-        "catalog_http_request_duration_seconds",
+        names::HTTP_REQUEST_DURATION,
         Unit::Seconds,
         "Time to answer an HTTP request, by operation and status class."
     );
     describe_gauge!(
-        "catalog_http_requests_in_flight",
+        names::HTTP_REQUESTS_IN_FLIGHT,
         "HTTP requests being handled now."
     );
     describe_gauge!(
-        "catalog_db_pool_max_connections",
+        names::DB_POOL_MAX_CONNECTIONS,
         "The most database connections this process opens (DATABASE_POOL_SIZE)."
     );
     describe_gauge!(
-        "catalog_db_pool_connections",
+        names::DB_POOL_CONNECTIONS,
         "Open database connections, by state: in_use or idle."
     );
     describe_histogram!(
-        "catalog_db_acquire_duration_seconds",
+        names::DB_ACQUIRE_DURATION,
         Unit::Seconds,
         "Time a request waited for a database connection."
     );
     describe_counter!(
-        "catalog_db_acquire_timeouts_total",
+        names::DB_ACQUIRE_TIMEOUTS,
         "Requests that got no database connection within DATABASE_ACQUIRE_TIMEOUT_SECS (answered 503)."
     );
     describe_counter!(
-        "catalog_db_deadline_exceeded_total",
+        names::DB_DEADLINE_EXCEEDED,
         "Requests cut off by DATABASE_STATEMENT_TIMEOUT_SECS (answered 503)."
     );
     describe_counter!(
-        "catalog_db_connections_discarded_total",
+        names::DB_CONNECTIONS_DISCARDED,
         "Database connections closed instead of pooled, because the work using them was cut off."
     );
     describe_gauge!(
-        "catalog_connections_open",
+        names::CONNECTIONS_OPEN,
         "Client connections being served now, by listener: api or metrics."
     );
     describe_counter!(
-        "catalog_connections_refused_total",
+        names::CONNECTIONS_REFUSED,
         "Client connections closed at once, by listener and reason: client_limit (the address held MAX_CONNECTIONS_PER_CLIENT)."
     );
     describe_counter!(
-        "catalog_connections_evicted_total",
+        names::CONNECTIONS_EVICTED,
         "Idle client connections closed to admit a new one at MAX_CONNECTIONS, by listener."
     );
     describe_counter!(
-        "catalog_throttle_refusals_total",
+        names::THROTTLE_REFUSALS,
         "429s of the login and signup throttle, by the limit that refused: account_and_client, account, device, client or signups."
     );
     describe_counter!(
-        "catalog_db_query_errors_total",
+        names::DB_QUERY_ERRORS,
         "Database statements that failed, by kind: unavailable (retryable) or query."
     );
     describe_counter!(
-        "catalog_logins_total",
+        names::LOGINS,
         "Login attempts, by outcome: success, bad_credentials or throttled."
     );
-    describe_counter!("catalog_signups_total", "Accounts created by signup.");
+    describe_counter!(names::SIGNUPS, "Accounts created by signup.");
     describe_histogram!(
-        "catalog_password_hash_queue_seconds",
+        names::PASSWORD_HASH_QUEUE,
         Unit::Seconds,
         "Time a password check or hash waited for an Argon2 slot."
     );
     describe_histogram!(
-        "catalog_password_hash_seconds",
+        names::PASSWORD_HASH,
         Unit::Seconds,
         "Time one Argon2 run took."
     );
     describe_gauge!(
-        "catalog_password_hash_slots_in_use",
+        names::PASSWORD_HASH_SLOTS_IN_USE,
         "Argon2 slots (one per core) busy now."
     );
     describe_counter!(
-        "catalog_refresh_rotations_total",
+        names::REFRESH_ROTATIONS,
         "Refresh tokens exchanged for a new pair."
     );
     describe_counter!(
-        "catalog_refresh_reuse_detected_total",
+        names::REFRESH_REUSE_DETECTED,
         "Refresh tokens presented a second time: a leaked token; its session was revoked."
     );
     describe_counter!(
-        "catalog_sessions_ended_total",
+        names::SESSIONS_ENDED,
         "Sessions ended, by how: logout or logout_all."
     );
+    describe_counter!(
+        names::LIST_TIME_LIMIT,
+        "List reads the database stopped at DATABASE_READ_TIMEOUT_SECS, by the shape of their plan."
+    );
+    describe_counter!(
+        names::LIST_SCAN_REFUSED,
+        "List reads refused with 503 because every scan slot (DATABASE_SCAN_SLOTS) stayed busy."
+    );
     describe_gauge!(
-        "catalog_ready",
+        names::READY,
         "1 when the last readiness check (/readyz) reached the database, 0 when it did not."
     );
     describe_gauge!(
-        "catalog_uptime_seconds",
+        names::UPTIME,
         Unit::Seconds,
         "Seconds since the process started recording."
     );
     describe_gauge!(
-        "catalog_build_info",
+        names::BUILD_INFO,
         "Always 1; the version and git revision as labels."
     );
 }

@@ -17,6 +17,7 @@ pub mod products;
 mod routes;
 pub mod security;
 
+use crate::metric_names as names;
 use std::sync::Arc;
 
 use poem::middleware::Cors;
@@ -189,8 +190,8 @@ async fn observe<E: Endpoint>(
         _ => "5xx",
     };
     let labels = [("operation", operation), ("status", class.to_owned())];
-    metrics::counter!("catalog_http_requests_total", &labels).increment(1);
-    metrics::histogram!("catalog_http_request_duration_seconds", &labels)
+    metrics::counter!(names::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(names::HTTP_REQUEST_DURATION, &labels)
         .record(started.elapsed().as_secs_f64());
     result
 }
@@ -201,7 +202,7 @@ struct InFlight(metrics::Gauge);
 
 impl InFlight {
     fn start() -> Self {
-        let gauge = metrics::gauge!("catalog_http_requests_in_flight");
+        let gauge = metrics::gauge!(names::HTTP_REQUESTS_IN_FLIGHT);
         gauge.increment(1.0);
         Self(gauge)
     }

@@ -24,6 +24,7 @@
 //! where a window ends, a page examines at most [`MAX_ENTRIES`] index
 //! entries, plus a lookup of the product and its owner for each item.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -149,7 +150,7 @@ pub async fn page(conn: &mut Conn, limit: ReadLimit, query: &ListQuery) -> Resul
     let result = plan.read(conn).await;
     if let Err(Error::TimeLimit(_)) = &result {
         let shape = plan.label();
-        metrics::counter!("catalog_list_time_limit_total", "shape" => shape).increment(1);
+        metrics::counter!(names::LIST_TIME_LIMIT, "shape" => shape).increment(1);
         tracing::warn!(
             shape,
             sort = ?query.column,
@@ -188,7 +189,7 @@ const SHAPES: [&str; 9] = [
 /// increase Prometheus sees.
 pub fn publish_metrics() {
     for shape in SHAPES {
-        metrics::counter!("catalog_list_time_limit_total", "shape" => shape).increment(0);
+        metrics::counter!(names::LIST_TIME_LIMIT, "shape" => shape).increment(0);
     }
 }
 

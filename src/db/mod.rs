@@ -14,6 +14,7 @@ pub mod search_index;
 pub mod throttle_counters;
 pub mod users;
 
+use crate::metric_names as names;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -67,7 +68,7 @@ impl From<deadpool::PoolError> for Error {
             // No connection came free in time (saturated), or none could
             // be opened (the database is down or refuses).
             E::Timeout(_) => {
-                metrics::counter!("catalog_db_acquire_timeouts_total").increment(1);
+                metrics::counter!(names::DB_ACQUIRE_TIMEOUTS).increment(1);
                 Self::Unavailable(err.into())
             }
             E::Backend(_) => Self::Unavailable(err.into()),
@@ -79,16 +80,16 @@ impl From<deadpool::PoolError> for Error {
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         if time_limit(&err) {
-            metrics::counter!("catalog_db_query_errors_total", "kind" => "time_limit").increment(1);
+            metrics::counter!(names::DB_QUERY_ERRORS, "kind" => names::label::query_error::TIME_LIMIT).increment(1);
             return Self::TimeLimit(err);
         }
         let kind = if unavailable(&err) {
-            "unavailable"
+            names::label::query_error::UNAVAILABLE
         } else {
-            "query"
+            names::label::query_error::QUERY
         };
-        metrics::counter!("catalog_db_query_errors_total", "kind" => kind).increment(1);
-        if kind == "unavailable" {
+        metrics::counter!(names::DB_QUERY_ERRORS, "kind" => kind).increment(1);
+        if kind == names::label::query_error::UNAVAILABLE {
             Self::Unavailable(err.into())
         } else {
             Self::Query(err)
@@ -162,8 +163,8 @@ tokio::task_local! {
 impl Database {
     pub fn new(pool: Pool, statement_timeout: Duration) -> Self {
         // Published at 0, so a first event is an increase Prometheus sees.
-        metrics::counter!("catalog_db_deadline_exceeded_total").increment(0);
-        metrics::counter!("catalog_db_connections_discarded_total").increment(0);
+        metrics::counter!(names::DB_DEADLINE_EXCEEDED).increment(0);
+        metrics::counter!(names::DB_CONNECTIONS_DISCARDED).increment(0);
         Self {
             pool,
             statement_timeout,
@@ -230,7 +231,7 @@ impl Database {
         .await;
         let _ = BUDGET.try_with(|left| left.set(left.get().saturating_sub(started.elapsed())));
         outcome.unwrap_or_else(|_| {
-            metrics::counter!("catalog_db_deadline_exceeded_total").increment(1);
+            metrics::counter!(names::DB_DEADLINE_EXCEEDED).increment(1);
             Err(Error::Unavailable(DeadlineExceeded(self.statement_timeout).into()).into())
         })
     }
@@ -273,7 +274,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
-            metrics::counter!("catalog_db_connections_discarded_total").increment(1);
+            metrics::counter!(names::DB_CONNECTIONS_DISCARDED).increment(1);
             drop(deadpool::Object::take(conn));
         }
     }
@@ -283,8 +284,7 @@ impl Drop for Held {
 async fn conn(pool: &Pool) -> Result<Conn> {
     let started = std::time::Instant::now();
     let conn = pool.get().await;
-    metrics::histogram!("catalog_db_acquire_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(names::DB_ACQUIRE_DURATION).record(started.elapsed().as_secs_f64());
     Ok(conn?)
 }
 

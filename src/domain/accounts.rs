@@ -1,6 +1,7 @@
 //! Accounts: signing up and logging in (both throttled), sessions and
 //! passwords, and the admin account made from configuration.
 
+use crate::metric_names as names;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
@@ -145,7 +146,7 @@ impl Accounts {
             .run(async |conn| self.throttle.reserve_signup(conn, client.key()).await)
             .await?;
         let user = self.create(account, Role::User).await?;
-        metrics::counter!("catalog_signups_total").increment(1);
+        metrics::counter!(names::SIGNUPS).increment(1);
         let tokens = self
             .db
             .run(async |conn| self.sessions.start(conn, user.id, 0).await)
@@ -164,13 +165,13 @@ impl Accounts {
     pub async fn login(&self, login: Login) -> Result<Session> {
         let outcome = self.check_login(login).await;
         let label = match &outcome {
-            Ok(_) => Some("success"),
-            Err(Error::BadCredentials) => Some("bad_credentials"),
-            Err(Error::Throttled { .. }) => Some("throttled"),
+            Ok(_) => Some(names::label::outcome::SUCCESS),
+            Err(Error::BadCredentials) => Some(names::label::outcome::BAD_CREDENTIALS),
+            Err(Error::Throttled { .. }) => Some(names::label::outcome::THROTTLED),
             Err(_) => None,
         };
         if let Some(label) = label {
-            metrics::counter!("catalog_logins_total", "outcome" => label).increment(1);
+            metrics::counter!(names::LOGINS, "outcome" => label).increment(1);
         }
         outcome
     }

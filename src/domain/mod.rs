@@ -19,6 +19,7 @@ pub mod values;
 
 pub use error::{Error, Result};
 
+use crate::metric_names as names;
 use std::sync::Arc;
 
 use crate::config::ThrottleConfig;
@@ -107,7 +108,7 @@ impl Services {
                 Err(Error::Unavailable(None))
             }
         };
-        metrics::gauge!("catalog_ready").set(if ready.is_ok() { 1.0 } else { 0.0 });
+        metrics::gauge!(names::READY).set(if ready.is_ok() { 1.0 } else { 0.0 });
         ready
     }
 }

@@ -17,6 +17,7 @@
 //! Logins for unknown users verify against a dummy hash, so both cases
 //! cost one Argon2 run and take the same time.
 
+use crate::metric_names as names;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Instant;
@@ -110,9 +111,8 @@ impl Passwords {
     ) -> Result<T> {
         let queued = Instant::now();
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        metrics::histogram!("catalog_password_hash_queue_seconds")
-            .record(queued.elapsed().as_secs_f64());
-        let slots = metrics::gauge!("catalog_password_hash_slots_in_use");
+        metrics::histogram!(names::PASSWORD_HASH_QUEUE).record(queued.elapsed().as_secs_f64());
+        let slots = metrics::gauge!(names::PASSWORD_HASH_SLOTS_IN_USE);
         slots.set((self.cores - self.permits.available_permits()) as f64);
         let (areas, permits, cores) = (self.areas.clone(), self.permits.clone(), self.cores);
         let (done, result) = tokio::sync::oneshot::channel();
@@ -121,8 +121,7 @@ impl Passwords {
             let mut area = take().unwrap_or_default();
             let started = Instant::now();
             let result = work(&mut area);
-            metrics::histogram!("catalog_password_hash_seconds")
-                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(names::PASSWORD_HASH).record(started.elapsed().as_secs_f64());
             {
                 let mut idle = areas.lock().unwrap_or_else(PoisonError::into_inner);
                 idle.push(area);

@@ -12,6 +12,7 @@
 //! a password change or "log out everywhere" moves the version on, and
 //! [`Sessions::authenticate`] then refuses every older access token.
 
+use crate::metric_names as names;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +159,7 @@ impl Sessions {
                     .await?;
                 match rotated {
                     Some(pair) => {
-                        metrics::counter!("catalog_refresh_rotations_total").increment(1);
+                        metrics::counter!(names::REFRESH_ROTATIONS).increment(1);
                         Ok(pair)
                     }
                     None => Err(self.refusal(conn, &hash, claims.exp, now).await?.into()),
@@ -188,7 +189,7 @@ impl Sessions {
         }
         if row.used_at.is_some() {
             let revoked = db::refresh_tokens::revoke_family(conn, &row.family_id, now).await?;
-            metrics::counter!("catalog_refresh_reuse_detected_total").increment(1);
+            metrics::counter!(names::REFRESH_REUSE_DETECTED).increment(1);
             tracing::warn!(
                 user_id = row.user_id,
                 revoked,
@@ -216,7 +217,8 @@ impl Sessions {
                 Ok::<_, Error>(())
             })
             .await?;
-        metrics::counter!("catalog_sessions_ended_total", "by" => "logout").increment(1);
+        metrics::counter!(names::SESSIONS_ENDED, "by" => names::label::ended_by::LOGOUT)
+            .increment(1);
         Ok(())
     }
 
@@ -226,7 +228,8 @@ impl Sessions {
     pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
         db::users::bump_token_version(conn, user_id).await?;
         db::refresh_tokens::revoke_user(conn, user_id, self.clock.now()).await?;
-        metrics::counter!("catalog_sessions_ended_total", "by" => "logout_all").increment(1);
+        metrics::counter!(names::SESSIONS_ENDED, "by" => names::label::ended_by::LOGOUT_ALL)
+            .increment(1);
         Ok(())
     }
 

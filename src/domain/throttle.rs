@@ -24,6 +24,7 @@
 //! Unknown names are counted exactly like accounts, so the answers never
 //! reveal which accounts exist. Signups are counted per client.
 
+use crate::metric_names as names;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -158,8 +159,7 @@ impl LoginThrottle {
     pub fn new(policy: ThrottleConfig, clock: Clock) -> Self {
         // Published at 0, so a first refusal is an increase Prometheus sees.
         for limit in Limit::ALL {
-            metrics::counter!("catalog_throttle_refusals_total", "limit" => limit.label())
-                .increment(0);
+            metrics::counter!(names::THROTTLE_REFUSALS, "limit" => limit.label()).increment(0);
         }
         Self { policy, clock }
     }
@@ -263,8 +263,7 @@ impl LoginThrottle {
             Err(Refusal::Database(err)) => return Err(err.into()),
         };
         for (limit, _) in &over {
-            metrics::counter!("catalog_throttle_refusals_total", "limit" => limit.label())
-                .increment(1);
+            metrics::counter!(names::THROTTLE_REFUSALS, "limit" => limit.label()).increment(1);
         }
         let ends = over
             .iter()

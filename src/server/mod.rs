@@ -24,6 +24,7 @@
 mod activity;
 mod registry;
 
+use crate::metric_names as names;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,11 +94,11 @@ pub async fn serve(
 ) {
     // Published at 0, so a first event is an increase Prometheus sees.
     let refused = metrics::counter!(
-        "catalog_connections_refused_total",
+        names::CONNECTIONS_REFUSED,
         "listener" => name,
-        "reason" => "client_limit"
+        "reason" => names::label::refused::CLIENT_LIMIT
     );
-    let evicted = metrics::counter!("catalog_connections_evicted_total", "listener" => name);
+    let evicted = metrics::counter!(names::CONNECTIONS_EVICTED, "listener" => name);
     refused.increment(0);
     evicted.increment(0);
     let endpoint = Arc::new(endpoint);

@@ -1,6 +1,7 @@
 //! The open connections: how many each client holds, and which one has
 //! been idle longest, so that a full server can make room.
 
+use crate::metric_names as names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -49,7 +50,7 @@ impl Registry {
     }
 
     fn publish(&self, open: usize) {
-        metrics::gauge!("catalog_connections_open", "listener" => self.listener).set(open as f64);
+        metrics::gauge!(names::CONNECTIONS_OPEN, "listener" => self.listener).set(open as f64);
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {

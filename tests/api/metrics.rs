@@ -32,6 +32,8 @@ async fn metrics_count_the_traffic_on_their_own_port_only() {
     .await;
     let client = reqwest::Client::new();
     let api = |path: &str| format!("http://127.0.0.1:{}{path}", binary.port);
+    let ready = client.get(api("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
     let signup = client
         .post(api("/api/auth/signup"))
         .json(&json!({"username": "metered", "email": "m@example.com", "password": PASSWORD}))
@@ -126,4 +128,15 @@ async fn metrics_count_the_traffic_on_their_own_port_only() {
     // Paths with ids never become labels.
     assert!(!text.contains("/999"));
     assert!(text.contains("# HELP catalog_logins_total"));
+    // Every series the service may record is described, documented in
+    // the README, and named nowhere but in `metric_names`.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in catalog::metric_names::ALL {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP line"
+        );
+        assert!(readme.contains(name), "the README does not document {name}");
+    }
 }

@@ -17,6 +17,7 @@ pub use indexing::{ReindexProgress, reindex, search_index_complete};
 pub use listing::{DEFAULT_PAGE_SIZE, Filters, MAX_PAGE_SIZE, Page, PageRequest, Scope, Sort};
 pub use product::{Excluded, Expected, NewProduct, Owner, Product, ProductEdit};
 
+use crate::metric_names as names;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ impl Catalog {
         &[Kind::NotFound, Kind::Forbidden, Kind::PreconditionFailed];
 
     pub fn new(db: Database, clock: Clock, cursors: Cursors, scan_slots: usize) -> Self {
-        metrics::counter!("catalog_list_scan_refused_total").increment(0);
+        metrics::counter!(names::LIST_SCAN_REFUSED).increment(0);
         db::listing::publish_metrics();
         Self {
             db,
@@ -126,7 +127,7 @@ impl Catalog {
         match tokio::time::timeout(SCAN_SLOT_WAIT, self.scans.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
-                metrics::counter!("catalog_list_scan_refused_total").increment(1);
+                metrics::counter!(names::LIST_SCAN_REFUSED).increment(1);
                 Err(Error::Unavailable(Some(
                     "every scan slot (DATABASE_SCAN_SLOTS) stayed busy".into(),
                 )))
