@@ -18,6 +18,7 @@ pub const DB_QUERY_ERRORS: &str = "catalog_db_query_errors_total";
 pub const CONNECTIONS_OPEN: &str = "catalog_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "catalog_connections_refused_total";
 pub const CONNECTIONS_EVICTED: &str = "catalog_connections_evicted_total";
+pub const CONNECTIONS_TIMED_OUT: &str = "catalog_connections_timed_out_total";
 
 pub const LIST_TIME_LIMIT: &str = "catalog_list_time_limit_total";
 pub const LIST_SCAN_REFUSED: &str = "catalog_list_scan_refused_total";
@@ -51,6 +52,7 @@ pub const ALL: &[&str] = &[
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_EVICTED,
+    CONNECTIONS_TIMED_OUT,
     LIST_TIME_LIMIT,
     LIST_SCAN_REFUSED,
     THROTTLE_REFUSALS,
@@ -101,6 +103,15 @@ pub mod label {
     /// `catalog_connections_refused_total{reason}`.
     pub mod refused {
         pub const CLIENT_LIMIT: &str = "client_limit";
+    }
+
+    /// `catalog_connections_timed_out_total{timeout}`.
+    pub mod timed_out {
+        /// A head (or, from the accept, the first byte) came too slowly.
+        pub const HEADER: &str = "header";
+        /// Idle between requests too long.
+        pub const KEEP_ALIVE: &str = "keep_alive";
+        pub const ALL: [&str; 2] = [HEADER, KEEP_ALIVE];
     }
 }
 

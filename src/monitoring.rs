@@ -213,6 +213,10 @@ fn describe() {
         "Sessions ended, by how: logout or logout_all."
     );
     describe_counter!(
+        names::CONNECTIONS_TIMED_OUT,
+        "Client connections closed by a timeout: `header` (a head, or the first byte after the accept, came too slowly) or `keep_alive` (idle too long)."
+    );
+    describe_counter!(
         names::LIST_TIME_LIMIT,
         "List reads the database stopped at DATABASE_READ_TIMEOUT_SECS, by the shape of their plan."
     );

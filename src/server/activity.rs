@@ -15,6 +15,7 @@
 //! take. A connection that is silent or idle between requests may be
 //! closed to make room for a new client when the cap is reached.
 
+use crate::metric_names as names;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -110,6 +111,15 @@ impl Activity {
 
     pub fn evicted(&self) -> bool {
         self.state().phase == Phase::Evicted
+    }
+
+    /// Which timeout a connection that passed its deadline ran out of:
+    /// the keep-alive timeout when idle, the header-read one otherwise.
+    pub fn timeout_label(&self) -> &'static str {
+        match self.state().phase {
+            Phase::Idle => names::label::timed_out::KEEP_ALIVE,
+            _ => names::label::timed_out::HEADER,
+        }
     }
 
     /// Since when the connection has been silent or idle; `None` when it

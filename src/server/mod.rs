@@ -101,6 +101,10 @@ pub async fn serve(
     let evicted = metrics::counter!(names::CONNECTIONS_EVICTED, "listener" => name);
     refused.increment(0);
     evicted.increment(0);
+    for timeout in names::label::timed_out::ALL {
+        metrics::counter!(names::CONNECTIONS_TIMED_OUT, "listener" => name, "timeout" => timeout)
+            .increment(0);
+    }
     let endpoint = Arc::new(endpoint);
     let limits = Arc::new(http);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -153,6 +157,7 @@ pub async fn serve(
             activity,
             local,
             remote,
+            listener: name,
         };
         let stopping = stopping.clone();
         connections.spawn(async move {
@@ -213,6 +218,8 @@ struct Connection {
     activity: Arc<Activity>,
     local: SocketAddr,
     remote: SocketAddr,
+    /// The listener's name, for the metrics.
+    listener: &'static str,
 }
 
 impl Connection {
@@ -270,7 +277,14 @@ impl Connection {
                         connection.as_mut().graceful_shutdown();
                         let _ = tokio::time::timeout(self.limits.header_read_timeout, connection).await;
                     } else {
-                        tracing::debug!(remote = %self.remote, "closing a slow or idle connection");
+                        let timeout = activity.timeout_label();
+                        metrics::counter!(
+                            names::CONNECTIONS_TIMED_OUT,
+                            "listener" => self.listener,
+                            "timeout" => timeout
+                        )
+                        .increment(1);
+                        tracing::debug!(remote = %self.remote, timeout, "closing a slow or idle connection");
                     }
                     return;
                 }

@@ -884,9 +884,10 @@ async fn a_flood_of_searches_leaves_the_front_page_and_logins_served() {
         .unwrap();
     assert_eq!(signup.status(), 201);
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut flood = tokio::task::JoinSet::new();
     for n in 0..48 {
-        let (client, flooding) = (client.clone(), flooding.clone());
+        let (client, flooding, answered) = (client.clone(), flooding.clone(), answered.clone());
         let url = binary.url(&format!(
             "/api/products?q=sturdy%20flimsy&sort={}",
             ["name", "-price", "created_at"][n % 3]
@@ -899,11 +900,17 @@ async fn a_flood_of_searches_leaves_the_front_page_and_logins_served() {
             ) {
                 let response = client.get(&url).send().await.unwrap();
                 statuses.push(response.status().as_u16());
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             statuses
         });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The flood is under way once it has had as many answers as it has
+    // clients.
+    while std::sync::atomic::AtomicUsize::load(&answered, std::sync::atomic::Ordering::Relaxed) < 48
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut slowest = Duration::ZERO;
     for round in 0..40 {
         let started = std::time::Instant::now();

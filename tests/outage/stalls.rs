@@ -180,8 +180,24 @@ async fn a_create_cut_off_mid_transaction_is_rolled_back_and_its_retry_makes_one
         .await
         .unwrap();
     let cut_off = tokio::spawn(timed(create()));
-    // The create is in its transaction now; the database freezes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the create waits for the lock inside its transaction (its
+    // insert shows in the process list), the database freezes.
+    let mut waiting = 0;
+    for _ in 0..500 {
+        waiting = holder
+            .query_first::<u64, _>(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'INSERT INTO `products`%'",
+            )
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(waiting, 1, "the create never waited inside its transaction");
     server.stop();
     let (status, retry_after, took) = cut_off.await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
