@@ -5,10 +5,8 @@
 //! otherwise defers to the type's own `parse`, so the rule is written once
 //! in `domain::values` and the spec only describes it.
 
-use std::borrow::Cow;
-
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON};
 use serde_json::Value;
 
 use crate::domain::devices::DeviceToken;
@@ -100,6 +98,49 @@ macro_rules! value_type {
     };
 }
 pub(super) use value_type;
+
+/// Implements poem-openapi's [`Type`] for a wrapper around `Option<T>`
+/// that is described by `T`'s own schema: [`Nullable`] here, and the
+/// optional parameter wrapper in `params`. `$name` turns `T`'s name into
+/// the wrapper's.
+macro_rules! wraps_option {
+    ($wrapper:ident, required = $required:literal, $name:expr) => {
+        impl<T: ::poem_openapi::types::Type> ::poem_openapi::types::Type for $wrapper<T> {
+            const IS_REQUIRED: bool = $required;
+            type RawValueType = T::RawValueType;
+            type RawElementValueType = T::RawElementValueType;
+
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                let name: fn(::std::borrow::Cow<'static, str>) -> String = $name;
+                name(T::name()).into()
+            }
+
+            fn schema_ref() -> ::poem_openapi::registry::MetaSchemaRef {
+                T::schema_ref()
+            }
+
+            fn register(registry: &mut ::poem_openapi::registry::Registry) {
+                T::register(registry);
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                self.0
+                    .as_ref()
+                    .and_then(::poem_openapi::types::Type::as_raw_value)
+            }
+
+            fn raw_element_iter<'a>(
+                &'a self,
+            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                match &self.0 {
+                    Some(value) => value.raw_element_iter(),
+                    None => Box::new(std::iter::empty()),
+                }
+            }
+        }
+    };
+}
+pub(super) use wraps_option;
 
 /// Implements the poem-openapi traits for a string value type.
 macro_rules! string_value {
@@ -233,38 +274,21 @@ string_value!(
     to_json = |v| text(v.as_str())
 );
 
-impl Type for Price {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "Price".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            format: Some("double"),
-            description: Some(
-                "A price from 0 to 9999999999.99 with at most two decimal places, kept exactly.",
-            ),
-            minimum: Some(0.0),
-            maximum: Some(Price::MAX),
-            example: Some(serde_json::json!(19.99)),
-            ..MetaSchema::new("number")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+value_type!(
+    Price,
+    "Price",
+    required = true,
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        format: Some("double"),
+        description: Some(
+            "A price from 0 to 9999999999.99 with at most two decimal places, kept exactly.",
+        ),
+        minimum: Some(0.0),
+        maximum: Some(Price::MAX),
+        example: Some(serde_json::json!(19.99)),
+        ..MetaSchema::new("number")
+    }))
+);
 
 impl ParseFromJSON for Price {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -309,36 +333,7 @@ impl<T: serde::Serialize> serde::Serialize for Nullable<T> {
     }
 }
 
-impl<T: Type> Type for Nullable<T> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = T::RawValueType;
-    type RawElementValueType = T::RawElementValueType;
-
-    fn name() -> Cow<'static, str> {
-        format!("nullable_{}", T::name()).into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        T::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        self.0.as_ref().and_then(Type::as_raw_value)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        match &self.0 {
-            Some(value) => value.raw_element_iter(),
-            None => Box::new(std::iter::empty()),
-        }
-    }
-}
+wraps_option!(Nullable, required = true, |name| format!("nullable_{name}"));
 
 impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {

@@ -16,7 +16,7 @@ use crate::domain::price::{Price, PriceError};
 use crate::domain::search::{MAX_QUERY_CHARS, SearchTerms};
 use crate::domain::values::{USERNAME_PATTERN, Username};
 
-use super::fields::value_type;
+use super::fields::{value_type, wraps_option};
 use super::problem::Problem;
 
 fn inline(schema: MetaSchema) -> MetaSchemaRef {
@@ -41,36 +41,7 @@ fn single<T: Type, A: AsRef<str>>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Once<T>(pub Option<T>);
 
-impl<T: Type> Type for Once<T> {
-    const IS_REQUIRED: bool = false;
-    type RawValueType = T::RawValueType;
-    type RawElementValueType = T::RawElementValueType;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        T::name()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        T::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        self.0.as_ref().and_then(Type::as_raw_value)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        match &self.0 {
-            Some(value) => value.raw_element_iter(),
-            None => Box::new(std::iter::empty()),
-        }
-    }
-}
+wraps_option!(Once, required = false, |name| name.into_owned());
 
 impl<T: ParseFromParameter> ParseFromParameter for Once<T> {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {

@@ -235,6 +235,25 @@ impl Database {
             Err(Error::Unavailable(DeadlineExceeded(self.statement_timeout).into()).into())
         })
     }
+
+    /// Deletes in batches: runs `purge` (which deletes at most `batch`
+    /// rows and answers how many) until a batch comes up short, each with
+    /// a deadline of its own, so a long backlog is worked off in turns.
+    /// Answers how many rows went.
+    pub async fn purge_in_batches(
+        &self,
+        batch: i64,
+        purge: impl AsyncFn(&mut Conn, i64) -> Result<usize>,
+    ) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let deleted = self.run(async |conn| purge(conn, batch).await).await?;
+            total += deleted;
+            if (deleted as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
 }
 
 /// How long one unit of work may wait on the database in all.

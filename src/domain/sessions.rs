@@ -251,19 +251,9 @@ impl Sessions {
     /// Deletes refresh tokens that can no longer matter, in batches.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn purge(&self) -> Result<usize> {
-        const BATCH: i64 = 1000;
         let now = self.clock.now();
-        let mut total = 0;
-        loop {
-            // A deadline per batch: a long backlog is worked off in turns.
-            let deleted = self
-                .db
-                .run(async |conn| db::refresh_tokens::purge(conn, now, BATCH).await)
-                .await?;
-            total += deleted;
-            if (deleted as i64) < BATCH {
-                return Ok(total);
-            }
-        }
+        let purge =
+            async move |conn: &mut Conn, batch| db::refresh_tokens::purge(conn, now, batch).await;
+        Ok(self.db.purge_in_batches(1000, purge).await?)
     }
 }

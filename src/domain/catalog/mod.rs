@@ -277,8 +277,7 @@ impl Catalog {
                 // The row stays locked from the check to the commit, so
                 // of two edits expecting the same version one succeeds.
                 conn.transaction::<_, Error, _>(async |conn| {
-                    let version = db::products::lock(conn, id).await?.ok_or(Error::NotFound)?;
-                    expected.check(version)?;
+                    lock_at_expected(conn, id, &expected).await?;
                     db::products::update(conn, id, &changes, now).await?;
                     let edited = find(conn, id)
                         .await?
@@ -298,11 +297,10 @@ impl Catalog {
         self.db
             .run(async |conn| {
                 self.authorize(conn, caller, id).await?;
-                // The product's row is locked first, as every writer of it
-                // does, then its index rows go with it.
+                // The product's row is locked first, then its index rows
+                // go with it.
                 conn.transaction::<_, Error, _>(async |conn| {
-                    let version = db::products::lock(conn, id).await?.ok_or(Error::NotFound)?;
-                    expected.check(version)?;
+                    lock_at_expected(conn, id, &expected).await?;
                     db::search_index::remove(conn, id).await?;
                     db::products::delete(conn, id).await?;
                     Ok(())
@@ -314,20 +312,10 @@ impl Catalog {
 
     /// Deletes idempotency keys past their lifetime.
     pub async fn purge_expired_keys(&self) -> Result<usize> {
-        const BATCH: i64 = 1000;
         let now = self.clock.now();
-        let mut total = 0;
-        loop {
-            // A deadline per batch: a long backlog is worked off in turns.
-            let deleted = self
-                .db
-                .run(async |conn| db::idempotency_keys::purge(conn, now, BATCH).await)
-                .await?;
-            total += deleted;
-            if (deleted as i64) < BATCH {
-                return Ok(total);
-            }
-        }
+        let purge =
+            async move |conn: &mut Conn, batch| db::idempotency_keys::purge(conn, now, batch).await;
+        Ok(self.db.purge_in_batches(1000, purge).await?)
     }
 
     /// Refuses a write to product `id` unless `caller` owns it or is an
@@ -346,6 +334,14 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// Locks product `id`'s row for the rest of the transaction, as every
+/// writer of it does first, and checks that it is at a version
+/// `expected` allows.
+async fn lock_at_expected(conn: &mut Conn, id: i64, expected: &Expected) -> Result<()> {
+    let version = db::products::lock(conn, id).await?.ok_or(Error::NotFound)?;
+    expected.check(version)
 }
 
 async fn find(conn: &mut Conn, id: i64) -> Result<Option<Product>> {
