@@ -16,7 +16,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The default of every optional variable that has a fixed one, as it
 /// would be written in the environment: the one table. The loader parses
 /// these exactly as it parses the environment, and a test checks that the
-/// README's configuration table and `.env.example` show the same values.
+/// configuration table (`docs/operating.md`) and `.env.example` show the
+/// same values.
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("LISTEN_ADDR", "0.0.0.0:8080"),
     ("METRICS_ADDR", "127.0.0.1:9000"),
@@ -50,7 +51,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 
 /// Where the configuration table is documented.
 #[cfg(test)]
-const CONFIGURATION_DOC: &str = "README.md";
+const CONFIGURATION_DOC: &str = "docs/operating.md";
 
 /// The default of `key` in [`DEFAULTS`].
 pub fn default_of(key: &str) -> &'static str {
@@ -689,7 +690,7 @@ mod tests {
         );
     }
 
-    /// The defaults as documented: each row of the README's table and
+    /// The defaults as documented: each row of the configuration table and
     /// each commented-out line of `.env.example` that names a variable
     /// with a default shows the value [`DEFAULTS`] holds.
     #[test]

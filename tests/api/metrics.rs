@@ -129,14 +129,17 @@ async fn metrics_count_the_traffic_on_their_own_port_only() {
     assert!(!text.contains("/999"));
     assert!(text.contains("# HELP catalog_logins_total"));
     // Every series the service may record is described, documented in
-    // the README, and named nowhere but in `metric_names`.
+    // docs/operating.md, and named nowhere but in `metric_names`.
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operating.md")).unwrap();
     for name in catalog::metric_names::ALL {
         assert!(
             text.contains(&format!("# HELP {name} ")),
             "{name} has no HELP line"
         );
-        assert!(readme.contains(name), "the README does not document {name}");
+        assert!(
+            readme.contains(name),
+            "docs/operating.md does not document {name}"
+        );
     }
 }
