@@ -126,20 +126,38 @@ impl Fields {
     }
 
     /// Refuses a key that `keys` does not name.
+    /// Refuses a key that `keys` does not name. The answer names the key,
+    /// cut to [`MAX_ECHOED_KEY_CHARS`]: a client's key may be most of a
+    /// 64 KiB body.
     fn only(&self, keys: &[&str]) -> Result<(), Problem> {
         match self.0.keys().find(|key| !keys.contains(&key.as_str())) {
             None => Ok(()),
-            Some(key) => Err(Problem::invalid(
-                key,
-                format!(
-                    "`{key}` is not a field of this request; it takes {}",
-                    keys.iter()
-                        .map(|key| format!("`{key}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )),
+            Some(key) => {
+                let key = echoed(key);
+                Err(Problem::invalid(
+                    &key,
+                    format!(
+                        "`{key}` is not a field of this request; it takes {}",
+                        keys.iter()
+                            .map(|key| format!("`{key}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
         }
+    }
+}
+
+/// The most characters of a client's unknown key an answer repeats.
+const MAX_ECHOED_KEY_CHARS: usize = 64;
+
+/// A client's key as an answer may repeat it: cut, with `…`, past
+/// [`MAX_ECHOED_KEY_CHARS`].
+fn echoed(key: &str) -> String {
+    match key.char_indices().nth(MAX_ECHOED_KEY_CHARS) {
+        Some((end, _)) => format!("{}…", &key[..end]),
+        None => key.to_owned(),
     }
 }
 
@@ -401,6 +419,17 @@ mod tests {
         assert!(refused(r#"{"x": [{"k": 1, "k": 2}]}"#).contains("`x[0].k` is given"));
         assert!(refused(r#"{"a": 1} trailing"#).contains("not valid JSON"));
         assert!(refused(r#"{"a": 1"#).contains("not valid JSON"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_but_a_long_one_is_cut() {
+        let mut map = Map::new();
+        map.insert("k".repeat(10_000), Value::Null);
+        let problem = Fields(map).only(&["name"]).unwrap_err();
+        let field = problem.field().unwrap();
+        assert_eq!(field.chars().count(), MAX_ECHOED_KEY_CHARS + 1);
+        assert!(field.ends_with('…'));
+        assert!(problem.to_string().len() < 200, "{problem}");
     }
 
     #[test]
