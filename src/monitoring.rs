@@ -7,7 +7,6 @@
 //! process, uptime) are read when Prometheus scrapes, so they cost nothing
 //! in between.
 
-use crate::metric_names as names;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -17,6 +16,7 @@ use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
 
 use crate::db;
+use crate::metric_names as names;
 
 /// Histogram buckets for latencies and waits, in seconds: from 0.5 ms
 /// (a page) to 10 s (a request stuck behind the database).

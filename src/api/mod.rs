@@ -17,7 +17,6 @@ pub mod products;
 mod routes;
 pub mod security;
 
-use crate::metric_names as names;
 use std::sync::Arc;
 
 use poem::middleware::Cors;
@@ -26,6 +25,7 @@ use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
 use crate::config::HttpConfig;
 use crate::domain::Services;
+use crate::metric_names as names;
 use crate::telemetry;
 
 /// JSON bodies above this size get 413; the largest valid body (a

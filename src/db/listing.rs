@@ -24,7 +24,6 @@
 //! where a window ends, a page examines at most [`MAX_ENTRIES`] index
 //! entries, plus a lookup of the product and its owner for each item.
 
-use crate::metric_names as names;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -39,6 +38,8 @@ use super::models::ProductRow;
 use super::products::{ProductWithOwner, SortColumn, SortValue};
 use super::schema::users;
 use super::{Error, Result, search_index};
+
+use crate::metric_names as names;
 
 type Conn = AsyncMysqlConnection;
 

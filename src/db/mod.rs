@@ -14,7 +14,6 @@ pub mod search_index;
 pub mod throttle_counters;
 pub mod users;
 
-use crate::metric_names as names;
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,8 @@ use diesel_async::pooled_connection::deadpool::{self, Pool as DeadPool};
 use diesel_async::{AsyncMigrationHarness, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::task::futures::TaskLocalFuture;
+
+use crate::metric_names as names;
 
 pub use pool::{PoolOptions, pool};
 

@@ -1,7 +1,6 @@
 //! Accounts: signing up and logging in (both throttled), sessions and
 //! passwords, and the admin account made from configuration.
 
-use crate::metric_names as names;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
@@ -17,6 +16,7 @@ use super::throttle::{Attempt, LoginThrottle, Recognised, ThrottleKey};
 use super::tokens::TokenError;
 use super::values::{Email, LoginName, NewPassword, Password, Username, login_key};
 use crate::client::Client;
+use crate::metric_names as names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -19,11 +19,11 @@ pub mod values;
 
 pub use error::{Error, Result};
 
-use crate::metric_names as names;
 use std::sync::Arc;
 
 use crate::config::ThrottleConfig;
 use crate::db::Database;
+use crate::metric_names as names;
 
 /// Everything the API needs, cheap to clone into each request.
 #[derive(Clone)]

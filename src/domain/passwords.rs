@@ -17,7 +17,6 @@
 //! Logins for unknown users verify against a dummy hash, so both cases
 //! cost one Argon2 run and take the same time.
 
-use crate::metric_names as names;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Instant;
@@ -28,6 +27,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use super::error::{Error, Result};
+
+use crate::metric_names as names;
 
 /// Argon2id with OWASP's parameters: m = 19456 KiB, t = 2, p = 1.
 fn params() -> Params {

@@ -12,7 +12,6 @@
 //! a password change or "log out everywhere" moves the version on, and
 //! [`Sessions::authenticate`] then refuses every older access token.
 
-use crate::metric_names as names;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use diesel_async::AsyncConnection;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, Conn, Database, models::NewRefreshTokenRow};
+use crate::metric_names as names;
 
 use super::clock::{Clock, after};
 use super::error::{Error, Result};

@@ -24,7 +24,6 @@
 //! Unknown names are counted exactly like accounts, so the answers never
 //! reveal which accounts exist. Signups are counted per client.
 
-use crate::metric_names as names;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -38,6 +37,7 @@ use super::devices::DeviceId;
 use super::error::{Error, Result};
 use super::values::fold_case;
 use crate::client::ClientKey;
+use crate::metric_names as names;
 
 /// What a counter counts under: a digest, so that its length is fixed
 /// whatever name was typed.

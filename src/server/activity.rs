@@ -15,7 +15,6 @@
 //! take. A connection that is silent or idle between requests may be
 //! closed to make room for a new client when the cap is reached.
 
-use crate::metric_names as names;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +26,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::HttpConfig;
+use crate::metric_names as names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

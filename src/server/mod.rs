@@ -24,7 +24,6 @@
 mod activity;
 mod registry;
 
-use crate::metric_names as names;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +46,7 @@ use tokio::time::Instant;
 use crate::api::body::BodyReadTimeout;
 use crate::client::Client;
 use crate::config::HttpConfig;
+use crate::metric_names as names;
 use activity::{Activity, Watched};
 use registry::Registry;
 

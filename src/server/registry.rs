@@ -1,7 +1,6 @@
 //! The open connections: how many each client holds, and which one has
 //! been idle longest, so that a full server can make room.
 
-use crate::metric_names as names;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,6 +8,7 @@ use tokio::sync::Notify;
 
 use super::activity::Activity;
 use crate::client::ClientKey;
+use crate::metric_names as names;
 
 /// Every open connection, by id.
 pub struct Registry {

@@ -17,7 +17,6 @@ pub use indexing::{ReindexProgress, reindex, search_index_complete};
 pub use listing::{DEFAULT_PAGE_SIZE, Filters, MAX_PAGE_SIZE, Page, PageRequest, Scope, Sort};
 pub use product::{Excluded, Expected, NewProduct, Owner, Product, ProductEdit};
 
-use crate::metric_names as names;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use tokio::sync::Semaphore;
 
 use crate::db::products::ProductChanges;
 use crate::db::{self, Conn, Database, models::NewProductRow};
+use crate::metric_names as names;
 
 use super::accounts::Role;
 use super::clock::{Clock, after};
