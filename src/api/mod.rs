@@ -63,7 +63,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
         "Accounts with JWT authentication and a product catalog. \
          Sign up or log in to get tokens, then press Authorize and paste the \
          access token (for `refreshTokens`, the refresh token). Every error \
-         is `application/problem+json` (RFC 9457).",
+         is `application/problem+json` (RFC 9457). A request body's keys that \
+         its schema does not name are ignored: they change nothing.",
     )
     .license(LicenseObject::new("MIT").url("https://spdx.org/licenses/MIT.html"))
     // Relative: the service that serves this spec, wherever it runs.

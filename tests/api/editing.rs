@@ -143,7 +143,7 @@ async fn bad_edits_are_400_naming_the_field() {
         .unwrap();
     for (body, field) in [
         (json!({}), "body"),
-        (json!({"unknown": 1}), "unknown"),
+        (json!({"unknown": 1}), "body"),
         (json!({"name": null}), "name"),
         (json!({"name": ""}), "name"),
         (json!({"name": "x".repeat(513)}), "name"),
