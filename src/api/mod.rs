@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod body;
 mod conditional;
+mod cors;
 mod fields;
 mod forwarded;
 pub mod health;
@@ -19,7 +20,6 @@ pub mod security;
 
 use std::sync::Arc;
 
-use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
@@ -92,30 +92,19 @@ pub fn app(
         .at("/api/openapi.json", api.spec_endpoint())
         .at("/api/openapi.yaml", api.spec_endpoint_yaml())
         .nest("/", api);
-    let cors = (!cors_allowed_origins.is_empty()).then(|| {
-        Cors::new()
-            .allow_origins(cors_allowed_origins.iter().map(String::as_str))
-            .allow_headers([
-                "authorization",
-                "content-type",
-                "x-request-id",
-                "if-match",
-                "if-none-match",
-                "idempotency-key",
-            ])
-            .expose_headers([
-                "location",
-                "x-request-id",
-                "www-authenticate",
-                "etag",
-                "idempotent-replayed",
-                "retry-after",
-            ])
-    });
+    let cors = cors::Cors::new(cors_allowed_origins, known.clone());
     let trusted_proxies = Arc::new(http.trusted_proxies.clone());
     let throttle_delay = http.throttle_delay;
     routes
-        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .around(move |next, req| {
+            let cors = cors.clone();
+            async move {
+                match &cors {
+                    Some(cors) => cors.serve(next.as_ref(), req).await,
+                    None => next.call(req).await.map(poem::IntoResponse::into_response),
+                }
+            }
+        })
         .around({
             let budget = services.request_budget();
             move |next, req| async move { budget.scope(next.call(req)).await }

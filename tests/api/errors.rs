@@ -122,18 +122,33 @@ async fn cors_headers_appear_only_for_configured_origins() {
     for header in ["etag", "idempotent-replayed", "location", "retry-after"] {
         assert!(exposed.contains(header), "{header} in {exposed}");
     }
+    // The preflight names exactly the methods the path serves.
+    assert_eq!(methods, "DELETE, GET, PATCH");
+    // Another origin is served as anyone is, without the allow header:
+    // the browser keeps the answer from the page.
     let stranger = send(
         open.client
             .get(open.url("/api/products"))
             .header("origin", "https://evil.example"),
     )
     .await;
+    assert_eq!(stranger.status(), 200);
     assert!(
         stranger
             .headers()
             .get("access-control-allow-origin")
             .is_none()
     );
+    // Every answer varies on Origin, with or without one, so a shared
+    // cache never hands one origin's answer to another.
+    let plain = send(open.client.get(open.url("/api/products"))).await;
+    for answer in [&response, &stranger, &plain, &edit] {
+        let vary: Vec<_> = answer.headers().get_all("vary").iter().collect();
+        assert!(
+            vary.iter().any(|v| v.to_str().unwrap().contains("Origin")),
+            "{vary:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
