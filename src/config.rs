@@ -33,6 +33,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("SIGNUP_MAX_PER_CLIENT", "20"),
     ("SIGNUP_WINDOW_SECS", "3600"),
     ("THROTTLE_DELAY_SECS", "1"),
+    ("HTTP_CACHE_MAX_AGE_SECS", "1"),
     ("TRUSTED_PROXY_HEADER", "x-forwarded-for"),
     ("DATABASE_POOL_SIZE", "10"),
     ("DATABASE_ACQUIRE_TIMEOUT_SECS", "5"),
@@ -194,6 +195,10 @@ pub struct HttpConfig {
     /// `THROTTLE_DELAY_SECS`: how long a 429 is held before it is sent
     /// (default in [`DEFAULTS`]).
     pub throttle_delay: Duration,
+    /// `HTTP_CACHE_MAX_AGE_SECS`: how long anonymous product reads may be
+    /// served from a shared cache without asking again; 0 makes every
+    /// cache revalidate (default in [`DEFAULTS`]).
+    pub cache_max_age: u32,
 }
 
 impl Default for HttpConfig {
@@ -343,6 +348,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             max_connections_per_client,
             trusted_proxies: self.trusted_proxies()?,
             throttle_delay: self.seconds("THROTTLE_DELAY_SECS")?,
+            cache_max_age: self.parsed("HTTP_CACHE_MAX_AGE_SECS", "a whole number of seconds")?,
         })
     }
 

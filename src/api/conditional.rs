@@ -11,10 +11,42 @@
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult};
 
-use crate::domain::catalog::{Excluded, Expected, Product};
+use sha2::{Digest, Sha256};
+
+use crate::domain::catalog::{Excluded, Expected, Page, Product};
 use crate::domain::error::{Error, Failures, Kind, VersionCondition};
 
 use super::fields::value_type;
+
+/// The weak entity tag of a page: a digest of the ids and versions of
+/// its items and of where the next page starts, so it changes when an
+/// item on it is edited, leaves it or joins it. Weak, because the same
+/// items may be rendered otherwise (another build, another encoding).
+pub fn page_tag(page: &Page) -> String {
+    let mut digest = Sha256::new();
+    for item in &page.items {
+        digest.update(format!("{}.{};", item.id, item.version));
+    }
+    digest.update(page.next_cursor.as_deref().unwrap_or("end"));
+    let hex: String = digest.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Whether `If-None-Match` names `current` by weak comparison: the
+/// client's copy is current.
+pub fn none_match(if_none_match: &ConditionHeader, current: &str) -> bool {
+    let Some(current) = EntityTag::parse(current) else {
+        return false;
+    };
+    match &if_none_match.0 {
+        None => false,
+        Some(Tags::Any) => true,
+        Some(Tags::List(tags)) => tags.iter().any(|tag| tag.opaque == current.opaque),
+    }
+}
 
 /// The strong entity tag of a product's current version.
 pub fn product_tag(product: &Product) -> String {

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+mod caching;
 mod conditional;
 mod cors;
 mod fields;
@@ -110,6 +111,7 @@ pub fn app(
             move |next, req| async move { budget.scope(next.call(req)).await }
         })
         .data(services)
+        .data(caching::CachePolicy::new(http.cache_max_age))
         .catch_all_error({
             let known = known.clone();
             move |err| {
@@ -133,6 +135,11 @@ pub fn app(
         .around(move |next, req| {
             let known = known.clone();
             async move { observe(&known, next.as_ref(), req).await }
+        })
+        .around(|next, req| async move {
+            let mut response = poem::IntoResponse::into_response(next.call(req).await?);
+            caching::no_store_unless_stated(&mut response);
+            Ok(response)
         })
         .around(telemetry::serve_with_request_id)
         .around(move |next, mut req| {

@@ -16,7 +16,10 @@ use crate::domain::values::{Description, ProductName};
 
 use super::ApiTags;
 use super::body::{JsonBody, request_body};
-use super::conditional::{ConditionHeader, Freshness, Preconditions, product_tag};
+use super::caching::{self, CachePolicy};
+use super::conditional::{
+    ConditionHeader, Freshness, Preconditions, none_match, page_tag, product_tag,
+};
 use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
 use super::list_params::{AllProductsParams, MyProductsParams};
@@ -124,7 +127,35 @@ impl From<Page> for ProductPage {
 pub enum ProductPageResponse {
     /// One page of products.
     #[oai(status = 200)]
-    Ok(SerdeJson<ProductPage>),
+    Ok(
+        SerdeJson<ProductPage>,
+        /// A weak tag of what the page holds; send it as `If-None-Match`
+        /// to get 304 while the page is unchanged.
+        #[oai(header = "ETag")]
+        String,
+        /// For the public list, how long shared caches may keep it; the
+        /// caller's own list is `private, no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+    /// `If-None-Match` names the page's current tag: nothing on it has
+    /// changed.
+    #[oai(status = 304)]
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+impl ProductPageResponse {
+    /// A page, or 304 when the client's copy is current.
+    fn new(page: Page, if_none_match: &ConditionHeader, cache_control: String) -> Self {
+        let etag = page_tag(&page);
+        if none_match(if_none_match, &etag) {
+            return Self::NotModified(etag, cache_control);
+        }
+        Self::Ok(SerdeJson(page.into()), etag, cache_control)
+    }
 }
 
 #[derive(Debug, ApiResponse)]
@@ -137,10 +168,16 @@ pub enum GetProductResponse {
         /// only this version, or as `If-None-Match` to fetch only a newer one.
         #[oai(header = "ETag")]
         String,
+        /// How long shared caches may keep it.
+        #[oai(header = "Cache-Control")]
+        String,
     ),
     /// `If-None-Match` names the current version: nothing has changed.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -184,14 +221,14 @@ pub enum DeleteProductResponse {
 
 problems! {
     pub enum ListProblem for [Catalog::LIST_FAILURES] {
-        /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
+        /// A parameter or `If-None-Match` is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
     }
 }
 
 problems! {
     pub enum ListMineProblem for [Catalog::LIST_FAILURES] {
-        /// A parameter is invalid, or `cursor` was not made for this query; `field` names it.
+        /// A parameter or `If-None-Match` is invalid, or `cursor` was not made for this query; `field` names it.
         400 => BadRequest,
         /// The access token is missing, malformed, expired or otherwise invalid.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
@@ -280,10 +317,18 @@ impl ProductsApi {
     async fn list(
         &self,
         services: Data<&Services>,
+        policy: Data<&CachePolicy>,
         params: AllProductsParams,
+        /// Page tags the caller already has: 304 when one is current.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<ConditionHeader>,
     ) -> Result<ProductPageResponse, ListProblem> {
         let page = services.catalog.list(params.request(Scope::All)).await?;
-        Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
+        Ok(ProductPageResponse::new(
+            page,
+            &if_none_match.0,
+            policy.public(),
+        ))
     }
 
     /// List my products
@@ -296,10 +341,14 @@ impl ProductsApi {
         services: Data<&Services>,
         caller: AccessToken,
         params: MyProductsParams,
+        /// Page tags the caller already has: 304 when one is current.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<ConditionHeader>,
     ) -> Result<ProductPageResponse, ListMineProblem> {
         let request = params.request(Scope::OwnedBy(caller.0));
         let page = services.catalog.list(request).await?;
-        Ok(ProductPageResponse::Ok(SerdeJson(page.into())))
+        let private = caching::PRIVATE.to_owned();
+        Ok(ProductPageResponse::new(page, &if_none_match.0, private))
     }
 
     /// Get a product
@@ -310,6 +359,7 @@ impl ProductsApi {
     async fn get(
         &self,
         services: Data<&Services>,
+        policy: Data<&CachePolicy>,
         /// The product's id.
         id: Path<ProductId>,
         /// Answer only if the product is at the version one of these
@@ -324,9 +374,10 @@ impl ProductsApi {
         let product = services.catalog.get(id.0.0).await?;
         let freshness = Preconditions::new(if_match.0, if_none_match.0).for_read(&product)?;
         let (body, etag) = tagged(product);
+        let cache_control = policy.public();
         Ok(match freshness {
-            Freshness::Changed => GetProductResponse::Ok(body, etag),
-            Freshness::NotModified => GetProductResponse::NotModified(etag),
+            Freshness::Changed => GetProductResponse::Ok(body, etag, cache_control),
+            Freshness::NotModified => GetProductResponse::NotModified(etag, cache_control),
         })
     }
 

@@ -9,6 +9,7 @@
 mod auth;
 #[path = "../support/binary.rs"]
 mod binary;
+mod caching;
 mod cli;
 mod connections;
 mod editing;
