@@ -180,3 +180,41 @@ async fn in_flight_requests_finish_during_shutdown() {
         "no longer listening"
     );
 }
+
+/// Served directly, without the bundled nginx, the service still sends
+/// `nosniff`, and a CSP that forbids framing on its docs page: the same
+/// policy nginx sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_sets_baseline_security_headers_itself() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/healthz",
+        "/api/products",
+        "/api/products/424242",
+        "/api/docs/",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    let docs = app.get("/api/docs/").await;
+    assert_eq!(docs.status(), 200);
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(csp, catalog::api::DOCS_CONTENT_SECURITY_POLICY);
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let snippet = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/nginx/snippets/security-headers.conf"
+    ))
+    .unwrap();
+    assert!(
+        snippet.contains(&format!("Content-Security-Policy \"{csp}\"")),
+        "nginx sends another policy"
+    );
+}
