@@ -7,10 +7,11 @@ use poem::Response;
 use poem::http::{HeaderValue, header};
 
 /// How long a shared cache may keep serving a stale public read while it
-/// revalidates in the background: a few seconds, so one slow request
-/// to the service never holds up the visitors behind it, yet a change
-/// shows within `max-age` plus this at worst.
-pub const STALE_WHILE_REVALIDATE_SECS: u32 = 5;
+/// revalidates in the background. Refreshing takes one request to the
+/// service (milliseconds), so a second keeps visitors from waiting on it;
+/// longer would delay deletions, whose 404 is never stored and so never
+/// replaces the stale copy: a change shows within `max-age` plus this.
+pub const STALE_WHILE_REVALIDATE_SECS: u32 = 1;
 
 /// How long a shared cache may serve a stale public read while the
 /// service answers with an error (a database restart or failover): long
