@@ -96,6 +96,7 @@ pub fn app(
     let cors = cors::Cors::new(cors_allowed_origins, known.clone());
     let trusted_proxies = Arc::new(http.trusted_proxies.clone());
     let throttle_delay = http.throttle_delay;
+    let cache_policy = caching::CachePolicy::new(http.cache_max_age);
     routes
         .around(move |next, req| {
             let cors = cors.clone();
@@ -111,7 +112,6 @@ pub fn app(
             move |next, req| async move { budget.scope(next.call(req)).await }
         })
         .data(services)
-        .data(caching::CachePolicy::new(http.cache_max_age))
         .catch_all_error({
             let known = known.clone();
             move |err| {
@@ -132,22 +132,25 @@ pub fn app(
                 async move { known.add_to_405(next.as_ref(), req).await }
             }
         })
+        // Each layer deepens the endpoint's type, which release builds
+        // must lay out: the headers every answer gets are set here, with
+        // the metrics, rather than in a layer of their own.
         .around(move |next, req| {
             let known = known.clone();
-            async move { observe(&known, next.as_ref(), req).await }
-        })
-        .around(|next, req| async move {
-            let docs = req.uri().path().starts_with("/api/docs");
-            let mut response = poem::IntoResponse::into_response(next.call(req).await?);
-            caching::no_store_unless_stated(&mut response);
-            baseline_security_headers(&mut response, docs);
-            Ok(response)
+            async move {
+                let docs = req.uri().path().starts_with("/api/docs");
+                let mut response = observe(&known, next.as_ref(), req).await?;
+                caching::no_store_unless_stated(&mut response);
+                baseline_security_headers(&mut response, docs);
+                Ok(response)
+            }
         })
         .around(telemetry::serve_with_request_id)
         .around(move |next, mut req| {
             let peer = forwarded::peer_of(req.remote_addr());
             let client = forwarded::client_of(peer, req.headers(), &trusted_proxies);
             req.set_data(client);
+            req.set_data(cache_policy);
             async move {
                 let response = next.call(req).await?;
                 // A client told to slow down waits for its answer, so one
