@@ -6,13 +6,6 @@
 use poem::Response;
 use poem::http::{HeaderValue, header};
 
-/// How long a shared cache may keep serving a stale public read while it
-/// revalidates in the background. Refreshing takes one request to the
-/// service (milliseconds), so a second keeps visitors from waiting on it;
-/// longer would delay deletions, whose 404 is never stored and so never
-/// replaces the stale copy: a change shows within `max-age` plus this.
-pub const STALE_WHILE_REVALIDATE_SECS: u32 = 1;
-
 /// How long a shared cache may serve a stale public read while the
 /// service answers with an error (a database restart or failover): long
 /// enough to ride out one, short enough that a catalog gone for longer
@@ -22,7 +15,12 @@ pub const STALE_IF_ERROR_SECS: u32 = 300;
 /// `Cache-Control` of what only its caller may see.
 pub const PRIVATE: &str = "private, no-store";
 
-/// How anonymous reads may be cached.
+/// How anonymous reads may be cached. No `stale-while-revalidate`: a
+/// refresh is one request to the service (milliseconds), which the bundled
+/// nginx makes while others wait on its cache lock; and a stale copy
+/// served during a refresh would outlive a deletion, whose 404 is never
+/// stored to replace it. So a change shows within `max-age` and a second.
+
 #[derive(Debug, Clone, Copy)]
 pub struct CachePolicy {
     max_age: u32,
@@ -39,8 +37,7 @@ impl CachePolicy {
             return "no-cache".to_owned();
         }
         format!(
-            "public, max-age={}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECS}, \
-             stale-if-error={STALE_IF_ERROR_SECS}",
+            "public, max-age={}, stale-if-error={STALE_IF_ERROR_SECS}",
             self.max_age
         )
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, send};
 
-const PUBLIC: &str = "public, max-age=1, stale-while-revalidate=1, stale-if-error=300";
+const PUBLIC: &str = "public, max-age=1, stale-if-error=300";
 
 fn header(response: &Response, name: &str) -> String {
     response

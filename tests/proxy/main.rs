@@ -5,6 +5,8 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../support/binary.rs"]
+mod binary;
 #[path = "../support/helpers.rs"]
 mod helpers;
 mod nginx;

@@ -491,3 +491,147 @@ async fn behind_an_untrusted_nginx_every_visitor_is_nginx() {
     .await;
     assert_problem(response, 429, None).await;
 }
+
+/// The `X-Cache-Status` nginx answered with, or "" without one.
+fn cache_status(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-cache-status")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Anonymous reads are cached; a request with credentials is never served
+/// from the cache nor stored in it, and two users' own lists, asked for
+/// within the same second with the same URI, never mix.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_micro_cache_keeps_anonymous_reads_and_never_a_callers_own() {
+    let app = TestApp::spawn().await;
+    let alice = app.new_user("alice").await;
+    let bob = app.new_user("bob").await;
+    app.new_product(&alice, "Alice's lamp", 5.0).await;
+    app.new_product(&bob, "Bob's mug", 6.0).await;
+    let nginx = Nginx::start(app.addr).await;
+    let client = reqwest::Client::new();
+    let anonymous = || send(client.get(nginx.url("/api/products")));
+    let first = anonymous().await;
+    assert_eq!(cache_status(&first), "MISS");
+    let first_body = first.text().await.unwrap();
+    let second = anonymous().await;
+    assert_eq!(cache_status(&second), "HIT");
+    assert_eq!(second.text().await.unwrap(), first_body);
+    // With a token: past the cache, both ways.
+    let authed = send(
+        client
+            .get(nginx.url("/api/products"))
+            .bearer_auth(&alice.access_token),
+    )
+    .await;
+    assert_eq!(cache_status(&authed), "BYPASS");
+    let with_cookie = send(
+        client
+            .get(nginx.url("/api/products"))
+            .header("cookie", "a=b"),
+    )
+    .await;
+    assert_eq!(cache_status(&with_cookie), "BYPASS");
+    for _ in 0..3 {
+        for (user, own, other) in [
+            (&alice, "Alice's lamp", "Bob's mug"),
+            (&bob, "Bob's mug", "Alice's lamp"),
+        ] {
+            let mine = send(
+                client
+                    .get(nginx.url("/api/products/my"))
+                    .bearer_auth(&user.access_token),
+            )
+            .await;
+            assert_eq!(mine.status(), 200);
+            assert_ne!(cache_status(&mine), "HIT");
+            let body = mine.text().await.unwrap();
+            assert!(body.contains(own) && !body.contains(other), "{body}");
+        }
+    }
+    // A product's own page is cached too, and revalidates to 304.
+    let id = app.new_product(&alice, "Kettle", 7.0).await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/products/{id}");
+    assert_eq!(
+        cache_status(&send(client.get(nginx.url(&path))).await),
+        "MISS"
+    );
+    let hit = send(client.get(nginx.url(&path))).await;
+    assert_eq!(cache_status(&hit), "HIT");
+    let tag = hit.headers()["etag"].to_str().unwrap().to_owned();
+    let revalidated = send(client.get(nginx.url(&path)).header("if-none-match", &tag)).await;
+    assert_eq!(revalidated.status(), 304);
+}
+
+/// A write shows through the cache within `max-age` (1 s) plus 1 s, the
+/// most nginx's whole-second expiry adds: by then the copy cached before
+/// the write has expired, and the next read asks the app.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_shows_through_the_cache_within_max_age_and_a_second() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user("writer").await;
+    let id = app.new_product(&owner, "Lamp", 5.0).await["id"]
+        .as_i64()
+        .unwrap();
+    let nginx = Nginx::start(app.addr).await;
+    let client = reqwest::Client::new();
+    let path = format!("/api/products/{id}");
+    let read = || async {
+        let response = send(client.get(nginx.url(&path))).await;
+        let cached = cache_status(&response);
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        (status, body["price"].as_f64(), cached)
+    };
+    let bound = Duration::from_secs(2);
+    assert_eq!(read().await, (200, Some(5.0), "MISS".to_owned()));
+    assert_eq!(read().await, (200, Some(5.0), "HIT".to_owned()));
+    app.edit_product(&owner.access_token, id, &json!({"price": 9}))
+        .await;
+    let written = tokio::time::Instant::now();
+    tokio::time::sleep_until(written + bound).await;
+    let (status, price, _) = read().await;
+    assert_eq!((status, price), (200, Some(9.0)), "the edit, {bound:?} on");
+    // Cached again, then deleted: gone as soon.
+    read().await;
+    assert_eq!(
+        app.delete_product(&owner.access_token, id).await.status(),
+        204
+    );
+    let deleted = tokio::time::Instant::now();
+    tokio::time::sleep_until(deleted + bound).await;
+    assert_eq!(read().await.0, 404, "the deletion, {bound:?} on");
+}
+
+/// 100 anonymous requests at once, from 100 addresses, for a key nothing
+/// has cached reach the app once: the others wait for that one's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stampede_on_a_cold_key_reaches_the_app_once() {
+    let binary = crate::binary::Binary::start(&[("MAX_CONNECTIONS_PER_CLIENT", "256")]).await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", binary.port).parse().unwrap();
+    let nginx = Nginx::start(addr).await;
+    let listed = |text: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(
+                    "catalog_http_requests_total{operation=\"listProducts\",status=\"2xx\"}",
+                )
+            })
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before = listed(&binary.metrics().await);
+    // From 100 addresses, each within nginx's per-address rate limit.
+    let mut stampede = tokio::task::JoinSet::new();
+    for n in 0..100u8 {
+        let request = client_from(n + 2).get(nginx.url("/api/products?sort=price&limit=7"));
+        stampede.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let statuses = stampede.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(listed(&binary.metrics().await) - before, 1.0);
+}
