@@ -234,9 +234,10 @@ check "two app replicas healthy" wait_healthy app 2 120
 docker compose restart nginx >>"$work/up.log" 2>&1
 wait_ready 60 >/dev/null
 # Each request carries an id of this run; the app logs the ids it serves.
+# Each asks for its own URI, so that nginx's micro-cache answers none.
 marker="spread-$(random_hex 6)"
 for i in $(seq 30); do
-    curl -s -o /dev/null -H "X-Request-Id: $marker-$i" "$base/api/products?limit=1"
+    curl -s -o /dev/null -H "X-Request-Id: $marker-$i" "$base/api/products?limit=1&spread=$i"
 done
 serving=0
 for _ in $(seq 15); do # the engine collects container logs asynchronously
@@ -261,6 +262,22 @@ done
 is_visitor() { [ -n "$1" ] && ! grep -qwF -- "$1" <<<"$2"; }
 check "the app logs the client nginx names ($client), not nginx ($nginx_addresses)" \
     is_visitor "$client" "$nginx_addresses"
+
+# 6a. nginx's micro-cache: an anonymous read of a cold key misses, then
+# hits; with a token it bypasses the cache, and is never served from it.
+cache_status() {
+    curl -s -o /dev/null -D - "$@" | tr -d '\r' |
+        awk -F': ' 'tolower($1) == "x-cache-status" { print $2 }'
+}
+probe="$base/api/products?limit=2&probe=$(random_hex 6)"
+first=$(cache_status "$probe")
+second=$(cache_status "$probe")
+check "an anonymous read is cached (MISS then HIT: $first $second)" [ "$first $second" = "MISS HIT" ]
+with_token=$(cache_status "${auth[@]}" "$probe")
+check "a read with a token bypasses the cache ($with_token)" [ "$with_token" = BYPASS ]
+mine=$(cache_status "${auth[@]}" "$base/api/products/my")
+never_cached() { [ -z "$1" ] || [ "$1" = BYPASS ]; }
+check "the caller's own list is never cached (${mine:-no cache})" never_cached "$mine"
 
 # 6b. The monitoring profile's Prometheus, with both replicas up: it finds
 # them through Compose's DNS, scrapes them and loads the alert rules.
