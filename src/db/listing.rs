@@ -430,10 +430,19 @@ impl<'q> Plan<'q> {
                 self.driver.id()
             ));
         }
+        // The rest by primary key, each row of the driving index looked
+        // up in turn. Forced: with one owner, or a few, the optimizer
+        // would rather scan the small users table into a join buffer, and
+        // that join cannot stop at the page, so it read and sorted every
+        // product (180 ms a page at 300,000 products).
         if let Driver::Term(_) = self.driver {
-            sql.push(" INNER JOIN `products` ON `products`.`id` = `t`.`product_id`");
+            sql.push(
+                " INNER JOIN `products` FORCE INDEX (PRIMARY) ON `products`.`id` = `t`.`product_id`",
+            );
         }
-        sql.push(" INNER JOIN `users` ON `users`.`id` = `products`.`owner_id` WHERE TRUE");
+        sql.push(
+            " INNER JOIN `users` FORCE INDEX (PRIMARY) ON `users`.`id` = `products`.`owner_id` WHERE TRUE",
+        );
         self.range(&mut sql, index);
         // Checks inside the index, whatever its order.
         let alias = self.driver.alias();
