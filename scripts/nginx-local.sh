@@ -20,10 +20,10 @@ nginx_dir="$(cd "$(dirname "$0")/.." && pwd)/docker/nginx"
 
 mkdir -p "$dir/conf.d" "$dir/snippets" "$dir/tmp" "$dir/cache"
 cp "$nginx_dir"/snippets/*.conf "$dir/snippets/"
-# Only the three variables the Compose file sets are replaced; nginx's own
+# Only the variables the Compose file sets are replaced; nginx's own
 # $variables stay, as the image's envsubst leaves unset names alone.
 sed -e "s|\${CATALOG_UPSTREAM}|$upstream|g" -e "s|\${NGINX_PORT}|$listen|g" \
-    -e "s|\${NGINX_CACHE_PATH}|$dir/cache|g" \
+    -e "s|\${NGINX_CACHE_PATH}|$dir/cache|g" -e "s|\${NGINX_ACCESS_LOG}|$dir/access.log|g" \
     "$nginx_dir/templates/default.conf.template" >"$dir/conf.d/default.conf"
 cat >"$dir/nginx.conf" <<NGINX
 worker_processes 1;

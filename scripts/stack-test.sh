@@ -278,6 +278,15 @@ check "a read with a token bypasses the cache ($with_token)" [ "$with_token" = B
 mine=$(cache_status "${auth[@]}" "$base/api/products/my")
 never_cached() { [ -z "$1" ] || [ "$1" = BYPASS ]; }
 check "the caller's own list is never cached (${mine:-no cache})" never_cached "$mine"
+# The access log records how the cache answered; from it, the hit ratio
+# of everything the cache had a say in so far.
+for _ in $(seq 20); do curl -s -o /dev/null "$probe"; done
+cache_log=$(docker compose logs --no-log-prefix nginx 2>/dev/null | grep -o ' cache=[A-Z]\+' || true)
+hits=$(grep -c '=HIT$' <<<"$cache_log" || true)
+cacheable=$(grep -vc '=BYPASS$' <<<"$cache_log" || true)
+echo "    micro-cache: $hits hits of $cacheable cacheable reads in nginx's access log (BYPASS left out)"
+check "nginx's access log records the cache's answers ($hits HIT of $cacheable)" \
+    [ "$hits" -ge 20 ]
 
 # 6b. The monitoring profile's Prometheus, with both replicas up: it finds
 # them through Compose's DNS, scrapes them and loads the alert rules.

@@ -34,6 +34,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("SIGNUP_WINDOW_SECS", "3600"),
     ("THROTTLE_DELAY_SECS", "1"),
     ("HTTP_CACHE_MAX_AGE_SECS", "1"),
+    ("HTTP_CACHE_STALE_IF_ERROR_SECS", "300"),
     ("TRUSTED_PROXY_HEADER", "x-forwarded-for"),
     ("DATABASE_POOL_SIZE", "10"),
     ("DATABASE_ACQUIRE_TIMEOUT_SECS", "5"),
@@ -199,6 +200,10 @@ pub struct HttpConfig {
     /// served from a shared cache without asking again; 0 makes every
     /// cache revalidate (default in [`DEFAULTS`]).
     pub cache_max_age: u32,
+    /// `HTTP_CACHE_STALE_IF_ERROR_SECS`: how long past `max-age` a shared
+    /// cache may serve such a read while the service answers errors
+    /// (default in [`DEFAULTS`]).
+    pub cache_stale_if_error: u32,
 }
 
 impl Default for HttpConfig {
@@ -349,6 +354,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             trusted_proxies: self.trusted_proxies()?,
             throttle_delay: self.seconds("THROTTLE_DELAY_SECS")?,
             cache_max_age: self.parsed("HTTP_CACHE_MAX_AGE_SECS", "a whole number of seconds")?,
+            cache_stale_if_error: self.parsed(
+                "HTTP_CACHE_STALE_IF_ERROR_SECS",
+                "a whole number of seconds",
+            )?,
         })
     }
 

@@ -6,39 +6,43 @@
 use poem::Response;
 use poem::http::{HeaderValue, header};
 
-/// How long a shared cache may serve a stale public read while the
-/// service answers with an error (a database restart or failover): long
-/// enough to ride out one, short enough that a catalog gone for longer
-/// shows it.
-pub const STALE_IF_ERROR_SECS: u32 = 300;
+/// How long past `max-age` a shared cache may answer from its copy while
+/// it asks the service for a fresh one in the background. A refresh takes
+/// milliseconds, so one second covers it; and a change (a deletion
+/// included, whose 404 is cached like the product was) shows within
+/// `max-age` plus one request, and at worst a second later.
+pub const STALE_WHILE_REVALIDATE_SECS: u32 = 1;
 
 /// `Cache-Control` of what only its caller may see.
 pub const PRIVATE: &str = "private, no-store";
 
-/// How anonymous reads may be cached. No `stale-while-revalidate`: a
-/// refresh is one request to the service (milliseconds), which the bundled
-/// nginx makes while others wait on its cache lock; and a stale copy
-/// served during a refresh would outlive a deletion, whose 404 is never
-/// stored to replace it. So a change shows within `max-age` and a second.
-
+/// How anonymous reads may be cached.
 #[derive(Debug, Clone, Copy)]
 pub struct CachePolicy {
     max_age: u32,
+    stale_if_error: u32,
 }
 
 impl CachePolicy {
-    pub fn new(max_age: u32) -> Self {
-        Self { max_age }
+    /// `max_age` from `HTTP_CACHE_MAX_AGE_SECS`, `stale_if_error` from
+    /// `HTTP_CACHE_STALE_IF_ERROR_SECS`.
+    pub fn new(max_age: u32, stale_if_error: u32) -> Self {
+        Self {
+            max_age,
+            stale_if_error,
+        }
     }
 
-    /// `Cache-Control` of an anonymous read.
+    /// `Cache-Control` of an anonymous read: of a product or a page, and
+    /// of a product's absence, so a cache replaces a deleted product's
+    /// copy with its 404 instead of serving the copy on.
     pub fn public(&self) -> String {
         if self.max_age == 0 {
             return "no-cache".to_owned();
         }
         format!(
-            "public, max-age={}, stale-if-error={STALE_IF_ERROR_SECS}",
-            self.max_age
+            "public, max-age={}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECS}, stale-if-error={}",
+            self.max_age, self.stale_if_error
         )
     }
 }

@@ -96,7 +96,7 @@ pub fn app(
     let cors = cors::Cors::new(cors_allowed_origins, known.clone());
     let trusted_proxies = Arc::new(http.trusted_proxies.clone());
     let throttle_delay = http.throttle_delay;
-    let cache_policy = caching::CachePolicy::new(http.cache_max_age);
+    let cache_policy = caching::CachePolicy::new(http.cache_max_age, http.cache_stale_if_error);
     routes
         .around(move |next, req| {
             let cors = cors.clone();

@@ -73,6 +73,9 @@ pub struct Problem {
     body: Box<ProblemBody>,
     /// Seconds for the `Retry-After` header of a 429 or 503.
     retry_after: Option<u64>,
+    /// `Cache-Control` of a problem a shared cache may keep (a product's
+    /// absence); otherwise the answer is `no-store`.
+    cache_control: Option<String>,
 }
 
 impl Problem {
@@ -88,6 +91,7 @@ impl Problem {
         Self {
             body,
             retry_after: None,
+            cache_control: None,
         }
     }
 
@@ -99,6 +103,12 @@ impl Problem {
     /// Names the request field or parameter the problem is about.
     pub fn with_field(mut self, field: &str) -> Self {
         self.body.field = Some(field.to_owned());
+        self
+    }
+
+    /// Lets caches keep this answer as `cache_control` says.
+    pub fn with_cache_control(mut self, cache_control: String) -> Self {
+        self.cache_control = Some(cache_control);
         self
     }
 
@@ -244,6 +254,12 @@ impl IntoResponse for Problem {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(value) = self
+            .cache_control
+            .and_then(|v| HeaderValue::try_from(v).ok())
+        {
+            response.headers_mut().insert(header::CACHE_CONTROL, value);
         }
         response
     }

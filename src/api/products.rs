@@ -240,7 +240,9 @@ problems! {
     pub enum GetProblem for [Catalog::GET_FAILURES, Preconditions::READ_FAILURES] {
         /// `id` is not a product id, or `If-Match` or `If-None-Match` is malformed.
         400 => BadRequest,
-        /// No product has this id.
+        /// No product has this id. It carries the same `Cache-Control` as
+        /// a product, so a cache replaces a deleted product's copy with it.
+        #[oai(header(name = "Cache-Control", ty = "String", description = "As on a product."))]
         404 => NotFound,
         /// `If-Match` names none of the product's current version (by strong comparison).
         412 => PreconditionFailed,
@@ -371,10 +373,20 @@ impl ProductsApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<ConditionHeader>,
     ) -> Result<GetProductResponse, GetProblem> {
-        let product = services.catalog.get(id.0.0).await?;
+        let cache_control = policy.public();
+        let product = match services.catalog.get(id.0.0).await {
+            Ok(product) => product,
+            Err(err) => {
+                return Err(match GetProblem::from(err) {
+                    GetProblem::NotFound(absent) => {
+                        GetProblem::NotFound(absent.with_cache_control(cache_control))
+                    }
+                    other => other,
+                });
+            }
+        };
         let freshness = Preconditions::new(if_match.0, if_none_match.0).for_read(&product)?;
         let (body, etag) = tagged(product);
-        let cache_control = policy.public();
         Ok(match freshness {
             Freshness::Changed => GetProductResponse::Ok(body, etag, cache_control),
             Freshness::NotModified => GetProductResponse::NotModified(etag, cache_control),

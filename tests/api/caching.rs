@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, send};
 
-const PUBLIC: &str = "public, max-age=1, stale-if-error=300";
+const PUBLIC: &str = "public, max-age=1, stale-while-revalidate=1, stale-if-error=300";
 
 fn header(response: &Response, name: &str) -> String {
     response
@@ -135,7 +135,15 @@ async fn a_product_is_public_and_writes_tokens_and_errors_are_never_stored() {
 
     let edited = app.edit_product(&token, &id, &json!({"price": 21})).await;
     let me = app.me(&token).await;
+    // A product's absence is as public as its presence, so a cache
+    // replaces a deleted product's copy with the 404.
     let missing = app.get_product(999_999).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control"), PUBLIC);
+    let no_route = send(app.client.get(app.url("/api/nothing-here"))).await;
+    assert_eq!(no_route.status(), 404);
+    let bad_id = app.get_product("abc").await;
+    assert_eq!(bad_id.status(), 400);
     let stranger_edit = send(
         app.authed(Method::PATCH, "/api/products/999999", &token)
             .json(&json!({"price": 1})),
@@ -149,7 +157,8 @@ async fn a_product_is_public_and_writes_tokens_and_errors_are_never_stored() {
         ("create", &created),
         ("edit", &edited),
         ("me", &me),
-        ("404", &missing),
+        ("a 404 of no route", &no_route),
+        ("a 400 of a product read", &bad_id),
         ("a failed edit", &stranger_edit),
         ("delete", &deleted),
     ] {
@@ -164,4 +173,14 @@ async fn a_max_age_of_zero_makes_every_cache_revalidate() {
     let page = app.list_products("").await;
     assert_eq!(header(&page, "cache-control"), "no-cache");
     assert!(header(&page, "etag").starts_with("W/\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_if_error_is_configurable() {
+    let app = TestApp::spawn_with(&[("HTTP_CACHE_STALE_IF_ERROR_SECS", "7")]).await;
+    let page = app.list_products("").await;
+    assert_eq!(
+        header(&page, "cache-control"),
+        "public, max-age=1, stale-while-revalidate=1, stale-if-error=7"
+    );
 }

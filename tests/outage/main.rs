@@ -1,15 +1,19 @@
 //! The real binary while its database stops answering. Each test starts
 //! a private MariaDB from the machine's `mariadb-install-db` and
-//! `mariadbd` (Debian: mariadb-server) and freezes it, so it is built only
-//! with the `external-tools` feature, which `scripts/test.sh` turns on.
+//! `mariadbd` (Debian: mariadb-server) and freezes it; one puts the
+//! project's nginx in front. So it is built only with the
+//! `external-tools` feature, which `scripts/test.sh` turns on.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../support/binary.rs"]
 mod binary;
+mod cached;
 #[path = "../support/helpers.rs"]
 mod helpers;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
+#[path = "../support/nginx.rs"]
+mod nginx;
 mod stalls;

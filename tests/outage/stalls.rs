@@ -20,7 +20,9 @@ const DEADLINE: Duration = Duration::from_secs(2);
 /// How late an answer may come past it.
 const SLACK: Duration = Duration::from_millis(500);
 
-async fn start(server: &PrivateMariaDb) -> Binary {
+/// The binary on a fresh `catalog` database of `server`, with the
+/// deadline above and `extra` settings.
+pub(crate) async fn start_with(server: &PrivateMariaDb, extra: &[(&str, &str)]) -> Binary {
     admin_sql_at(
         &server.url(),
         &["CREATE DATABASE catalog CHARACTER SET utf8mb4 COLLATE utf8mb4_bin".to_owned()],
@@ -29,17 +31,25 @@ async fn start(server: &PrivateMariaDb) -> Binary {
     Binary::start_on(
         &format!("{}/catalog", server.url()),
         &[
-            ("DATABASE_STATEMENT_TIMEOUT_SECS", "2"),
-            ("DATABASE_POOL_SIZE", "4"),
-        ],
+            &[
+                ("DATABASE_STATEMENT_TIMEOUT_SECS", "2"),
+                ("DATABASE_POOL_SIZE", "4"),
+            ],
+            extra,
+        ]
+        .concat(),
     )
     .await
+}
+
+async fn start(server: &PrivateMariaDb) -> Binary {
+    start_with(server, &[]).await
 }
 
 /// Signs up `name` and answers its access token. A server just started
 /// on a busy machine may miss the deadline on its first statements
 /// (cold tables): a 503 is tried again, a few times.
-async fn signup(client: &reqwest::Client, binary: &Binary, name: &str) -> String {
+pub(crate) async fn signup(client: &reqwest::Client, binary: &Binary, name: &str) -> String {
     for _ in 0..5 {
         let response = client
             .post(binary.url("/api/auth/signup"))

@@ -9,4 +9,6 @@
 mod binary;
 #[path = "../support/helpers.rs"]
 mod helpers;
+#[path = "../support/nginx.rs"]
 mod nginx;
+mod through_nginx;

@@ -1,17 +1,14 @@
-//! The project's nginx config, run by a real nginx in front of the real
-//! app on loopback. Needs an `nginx` binary (Debian: nginx-light);
-//! `.ci/run` installs it.
+//! What the project's nginx config does in front of the real app.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{PASSWORD, TestApp, assert_problem, client_from, free_port, send};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, client_from, send};
+use crate::nginx::{Nginx, cache_status};
 
 const SECURITY_HEADERS: [&str; 6] = [
     "x-content-type-options",
@@ -21,90 +18,6 @@ const SECURITY_HEADERS: [&str; 6] = [
     "permissions-policy",
     "cross-origin-opener-policy",
 ];
-
-/// A private nginx: the project's template rendered for `upstream`, with
-/// its own prefix folder and port.
-pub struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    pub port: u16,
-}
-
-fn nginx_binary() -> PathBuf {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("nginx is not installed (Debian: apt-get install nginx-light)")
-}
-
-impl Nginx {
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir =
-            std::env::temp_dir().join(format!("catalog-nginx-{}", uuid::Uuid::new_v4().simple()));
-        let port = free_port();
-        let rendered = Command::new("bash")
-            .arg(repo.join("scripts/nginx-local.sh"))
-            .arg(&dir)
-            .arg(upstream.to_string())
-            .arg(format!("127.0.0.1:{port}"))
-            .status()
-            .expect("bash runs");
-        assert!(rendered.success(), "scripts/nginx-local.sh failed");
-        let d = dir.display();
-        let child = Command::new(nginx_binary())
-            .args([
-                "-p",
-                &d.to_string(),
-                "-c",
-                &format!("{d}/nginx.conf"),
-                "-g",
-                "daemon off;",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nginx starts");
-        let nginx = Self { child, dir, port };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return nginx;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-        panic!("nginx did not start: {log}");
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    /// Stops nginx as its own `-s quit` would (SIGQUIT to the master, which
-    /// waits for its workers), so no worker outlives the test. SIGKILL
-    /// would orphan the workers, still listening.
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-QUIT", &pid]).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn assert_security_headers(response: &reqwest::Response) {
     for name in SECURITY_HEADERS {
@@ -252,8 +165,12 @@ async fn request_ids_are_kept_or_generated_and_reach_the_app() {
         "the app saw the same id"
     );
 
-    for header in [None, Some("bad id; with spaces")] {
-        let mut request = app.client.get(nginx.url("/api/products/999"));
+    // Other ids: the micro-cache keeps a product's 404, body and all.
+    for (header, path) in [
+        (None, "/api/products/998"),
+        (Some("bad id; with spaces"), "/api/products/997"),
+    ] {
+        let mut request = app.client.get(nginx.url(path));
         if let Some(value) = header {
             request = request.header("x-request-id", value);
         }
@@ -492,15 +409,6 @@ async fn behind_an_untrusted_nginx_every_visitor_is_nginx() {
     assert_problem(response, 429, None).await;
 }
 
-/// The `X-Cache-Status` nginx answered with, or "" without one.
-fn cache_status(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("x-cache-status")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
 /// Anonymous reads are cached; a request with credentials is never served
 /// from the cache nor stored in it, and two users' own lists, asked for
 /// within the same second with the same URI, never mix.
@@ -566,11 +474,23 @@ async fn the_micro_cache_keeps_anonymous_reads_and_never_a_callers_own() {
     let tag = hit.headers()["etag"].to_str().unwrap().to_owned();
     let revalidated = send(client.get(nginx.url(&path)).header("if-none-match", &tag)).await;
     assert_eq!(revalidated.status(), 304);
+    // The access log says how the cache answered each request.
+    let log = nginx.access_log();
+    let line = |request: &str, cache: &str| {
+        log.lines()
+            .any(|l| l.contains(request) && l.contains(&format!(" cache={cache} ")))
+    };
+    assert!(line("GET /api/products HTTP", "MISS"), "{log}");
+    assert!(line("GET /api/products HTTP", "HIT"), "{log}");
+    assert!(line("GET /api/products HTTP", "BYPASS"), "{log}");
+    // `/my` is not even routed through the cache.
+    assert!(line("GET /api/products/my HTTP", "-"), "{log}");
 }
 
 /// A write shows through the cache within `max-age` (1 s) plus 1 s, the
-/// most nginx's whole-second expiry adds: by then the copy cached before
-/// the write has expired, and the next read asks the app.
+/// most nginx's whole-second expiry adds: the first read past `max-age`
+/// asks the app. A deletion's 404 replaces the copy for good, as an
+/// edit's new body does.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_shows_through_the_cache_within_max_age_and_a_second() {
     let app = TestApp::spawn().await;
@@ -588,24 +508,56 @@ async fn a_write_shows_through_the_cache_within_max_age_and_a_second() {
         let body: Value = response.json().await.unwrap();
         (status, body["price"].as_f64(), cached)
     };
+    // Reads every 50 ms until `shown` holds; answers when, after the
+    // write, the last read that did not show it was sent.
+    let until = |shown: fn(u16, Option<f64>) -> bool| async move {
+        let written = tokio::time::Instant::now();
+        let mut last_old = Duration::ZERO;
+        loop {
+            let sent = written.elapsed();
+            let (status, price, _) = read().await;
+            if shown(status, price) {
+                return last_old;
+            }
+            last_old = sent;
+            assert!(sent < Duration::from_secs(5), "never shown");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
     let bound = Duration::from_secs(2);
     assert_eq!(read().await, (200, Some(5.0), "MISS".to_owned()));
     assert_eq!(read().await, (200, Some(5.0), "HIT".to_owned()));
     app.edit_product(&owner.access_token, id, &json!({"price": 9}))
         .await;
-    let written = tokio::time::Instant::now();
-    tokio::time::sleep_until(written + bound).await;
-    let (status, price, _) = read().await;
-    assert_eq!((status, price), (200, Some(9.0)), "the edit, {bound:?} on");
-    // Cached again, then deleted: gone as soon.
-    read().await;
+    let old = until(|status, price| (status, price) == (200, Some(9.0))).await;
+    assert!(old < bound, "a read sent {old:?} after the edit missed it");
     assert_eq!(
         app.delete_product(&owner.access_token, id).await.status(),
         204
     );
-    let deleted = tokio::time::Instant::now();
-    tokio::time::sleep_until(deleted + bound).await;
-    assert_eq!(read().await.0, 404, "the deletion, {bound:?} on");
+    let old = until(|status, _| status == 404).await;
+    assert!(
+        old < bound,
+        "a read sent {old:?} after the deletion missed it"
+    );
+    // The 404 replaced the copy: no later read brings the product back,
+    // across several expiries, not even one sent while another refreshes
+    // the entry (which nginx answers from the entry).
+    let watched = tokio::time::Instant::now();
+    while watched.elapsed() < Duration::from_secs(3) {
+        let mut round = tokio::task::JoinSet::new();
+        for n in 0..8u8 {
+            let request = client_from(n + 2).get(nginx.url(&path));
+            round.spawn(async move {
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), cache_status(&response))
+            });
+        }
+        for (status, cached) in round.join_all().await {
+            assert_eq!(status, 404, "the deleted product came back ({cached})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// 100 anonymous requests at once, from 100 addresses, for a key nothing
