@@ -23,23 +23,19 @@
 
 #[path = "../tests/support/cpu.rs"]
 mod cpu;
+#[path = "../tests/support/load.rs"]
+mod load;
 #[path = "../tests/support/server.rs"]
 mod server;
 #[path = "../tests/support/service.rs"]
 mod service;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use catalog::db::listing::{ListQuery, ReadLimit, plain_statement};
-use catalog::db::products::{SortColumn, SortValue};
 use catalog::domain::catalog::{Filters, PageRequest, Scope, Sort};
 use catalog::domain::cursor::{Cursors, Position};
-use cpu::{cpu_seconds, local_database_pid};
-use diesel::mysql::{Mysql, MysqlQueryBuilder};
-use diesel::query_builder::{QueryBuilder, QueryFragment};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
+use cpu::local_database_pid;
+use load::{Before, Processes, Sample, driver_load, http_load, page_statement};
 use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -52,240 +48,9 @@ const LARGE: i64 = 1_000_000;
 const PAGE: i64 = 20;
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 
-/// Latencies of the requests that finished inside the measured window,
-/// and the CPU each process spent in it.
-struct Sample {
-    latencies: Vec<Duration>,
-    seconds: f64,
-    cpu: CpuUse,
-}
-
-impl Sample {
-    fn new(per_worker: Vec<Vec<Duration>>, seconds: f64, cpu: CpuUse) -> Self {
-        let mut latencies: Vec<Duration> = per_worker.into_iter().flatten().collect();
-        latencies.sort();
-        Self {
-            latencies,
-            seconds,
-            cpu,
-        }
-    }
-
-    /// CPU microseconds per request of one process, when known.
-    fn cpu_us(&self, seconds: Option<f64>) -> String {
-        match seconds {
-            Some(s) if !self.latencies.is_empty() => {
-                format!("{:.0}", s * 1e6 / self.latencies.len() as f64)
-            }
-            _ => "n/a".to_owned(),
-        }
-    }
-
-    fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.seconds
-    }
-
-    fn ms(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[index].as_secs_f64() * 1000.0
-    }
-}
-
-/// The processes whose CPU time a run accounts for: the service (absent
-/// for driver runs), this load generator, and the database server when
-/// it runs on this machine.
-#[derive(Clone, Copy)]
-struct Processes {
-    service: Option<u32>,
-    load: u32,
-    database: Option<u32>,
-}
-
-/// CPU seconds each process spent inside a measured window.
-#[derive(Default, Clone, Copy)]
-struct CpuUse {
-    service: Option<f64>,
-    load: Option<f64>,
-    database: Option<f64>,
-}
-
-impl Processes {
-    fn snapshot(&self) -> CpuUse {
-        CpuUse {
-            service: self.service.and_then(cpu_seconds),
-            load: cpu_seconds(self.load),
-            database: self.database.and_then(cpu_seconds),
-        }
-    }
-
-    /// The CPU each process spends inside `window`.
-    async fn during(self, window: Window) -> CpuUse {
-        tokio::time::sleep_until(window.measure_from.into()).await;
-        let before = self.snapshot();
-        tokio::time::sleep_until(window.stop_at.into()).await;
-        let after = self.snapshot();
-        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
-        CpuUse {
-            service: diff(after.service, before.service),
-            load: diff(after.load, before.load),
-            database: diff(after.database, before.database),
-        }
-    }
-}
-
-/// When a run warms up, when it measures from and when it stops.
-#[derive(Clone, Copy)]
-struct Window {
-    measure_from: Instant,
-    stop_at: Instant,
-}
-
-impl Window {
-    fn starting_now(seconds: f64) -> Self {
-        let measure_from = Instant::now() + Duration::from_secs(1);
-        Self {
-            measure_from,
-            stop_at: measure_from + Duration::from_secs_f64(seconds),
-        }
-    }
-
-    fn is_open(&self) -> bool {
-        Instant::now() < self.stop_at
-    }
-
-    /// Keeps the latency of a call that started after the warm-up and
-    /// finished inside the window.
-    fn record(&self, started: Instant, latencies: &mut Vec<Duration>) {
-        let finished = Instant::now();
-        if started >= self.measure_from && finished <= self.stop_at {
-            latencies.push(finished - started);
-        }
-    }
-}
-
-/// `connections` keep-alive HTTP/1.1 connections, each sending `GET path`
-/// back to back and reading the whole answer.
-async fn http_load(
-    addr: SocketAddr,
-    path: &str,
-    token: Option<&str>,
-    connections: usize,
-    seconds: f64,
-    processes: Processes,
-) -> Sample {
-    let window = Window::starting_now(seconds);
-    let cpu = tokio::spawn(processes.during(window));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let path = path.to_owned();
-        let authorization = token.map(|t| format!("Bearer {t}"));
-        workers.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let mut latencies = Vec::new();
-            while window.is_open() {
-                let started = Instant::now();
-                let mut request = hyper::Request::get(path.as_str()).header("host", "bench");
-                if let Some(value) = &authorization {
-                    request = request.header("authorization", value);
-                }
-                sender.ready().await.unwrap();
-                let response = sender
-                    .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 200);
-                let body = response.into_body().collect().await.unwrap().to_bytes();
-                assert!(body.len() > 100, "a page of products");
-                window.record(started, &mut latencies);
-            }
-            latencies
-        });
-    }
-    let latencies = workers.join_all().await;
-    Sample::new(latencies, seconds, cpu.await.unwrap())
-}
-
-/// The raw driver bound: `connections` connections, each executing the
-/// prepared statement back to back and reading every row.
-async fn driver_load(
-    url: &str,
-    statement: &str,
-    params: &[mysql_async::Value],
-    connections: usize,
-    seconds: f64,
-    processes: Processes,
-) -> Sample {
-    let window = Window::starting_now(seconds);
-    let cpu = tokio::spawn(processes.during(window));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let opts = mysql_async::Opts::from_url(url).unwrap();
-        let statement = statement.to_owned();
-        let params = params.to_vec();
-        workers.spawn(async move {
-            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
-            let prepared = conn.prep(statement).await.unwrap();
-            let mut latencies = Vec::new();
-            while window.is_open() {
-                let started = Instant::now();
-                let rows: Vec<mysql_async::Row> =
-                    conn.exec(&prepared, params.clone()).await.unwrap();
-                assert!(!rows.is_empty());
-                window.record(started, &mut latencies);
-            }
-            conn.disconnect().await.ok();
-            latencies
-        });
-    }
-    let latencies = workers.join_all().await;
-    Sample::new(latencies, seconds, cpu.await.unwrap())
-}
-
 /// Products are created a second apart from this moment on (see
 /// [`insert_products`]).
 const EPOCH: &str = "2026-01-01 00:00:00";
-
-/// Where a page ends: its last product's creation time and id.
-type Before = (chrono::NaiveDateTime, i64);
-
-/// The default page statement (newest first) exactly as the service
-/// issues it, with `?` for binds, and the binds in order.
-fn page_statement(owner: Option<i64>, before: Option<Before>) -> (String, Vec<mysql_async::Value>) {
-    let query = ListQuery {
-        owner,
-        terms: Vec::new(),
-        min_cents: None,
-        max_cents: None,
-        column: SortColumn::CreatedAt,
-        descending: true,
-        after: before.map(|(at, id)| (SortValue::Time(at), id)),
-        limit: PAGE + 1,
-    };
-    // The service's time limit, as it words it for MariaDB.
-    let limit = ReadLimit {
-        mariadb: true,
-        max: Duration::from_secs(1),
-    };
-    let statement = plain_statement(limit, &query);
-    let mut builder = MysqlQueryBuilder::new();
-    QueryFragment::<Mysql>::to_sql(&statement, &mut builder, &Mysql).unwrap();
-    let mut binds: Vec<mysql_async::Value> = owner.into_iter().map(Into::into).collect();
-    if let Some((at, id)) = before {
-        let at = at.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
-        binds.extend([at.clone().into(), at.into(), id.into()]);
-    }
-    binds.push((PAGE + 1).into());
-    (builder.finish(), binds)
-}
 
 /// The cursor the service hands out after the product created at `at`
 /// with `id`, newest first.
@@ -324,11 +89,12 @@ async fn measure(
     seconds: f64,
     rows: &mut Vec<Row>,
 ) {
-    let (statement, binds) = page_statement(scenario.owner, scenario.before);
+    let (statement, binds) = page_statement(scenario.owner, scenario.before, PAGE);
     let with_service = Processes {
         service: Some(service.child.id()),
         load: std::process::id(),
         database: local_database_pid(),
+        proxy: None,
     };
     let without_service = Processes {
         service: None,
@@ -596,6 +362,7 @@ async fn run() {
         service: Some(service.child.id()),
         load: std::process::id(),
         database: local_database_pid(),
+        proxy: None,
     };
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for _ in 0..3 {

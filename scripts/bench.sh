@@ -9,7 +9,10 @@
 # requests, a login flood and 1,100 idle connections) and
 # `fairness` (a real user's logins while another address guesses
 # passwords; list and login throughput, to compare with another build
-# through CATALOG_BINARY). With no argument, all five. Uses
+# through CATALOG_BINARY) and `caching` (the front page through nginx with
+# and without its micro-cache, against the raw driver bound; a Zipf read
+# pattern's hit ratio; with CATALOG_BASELINE_BINARY, what page tags and
+# cache headers cost). With no argument, all six. Uses
 # TEST_DATABASE_URL, else the server on 127.0.0.1:3306 as root; each
 # creates and drops its own database. BENCH_SECONDS sets the length of
 # each `pages` run (default 5).
@@ -17,12 +20,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306}"
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(auth pages catalog memory fairness)
+[ "${#benches[@]}" -gt 0 ] || benches=(auth pages catalog memory fairness caching)
 for bench in "${benches[@]}"; do
     case "$bench" in
-        auth | pages | catalog | memory | fairness) cargo bench --bench "$bench" ;;
+        auth | pages | catalog | memory | fairness | caching) cargo bench --bench "$bench" ;;
         *)
-            echo "usage: scripts/bench.sh [auth] [pages] [catalog] [memory] [fairness]" >&2
+            echo "usage: scripts/bench.sh [auth] [pages] [catalog] [memory] [fairness] [caching]" >&2
             exit 2
             ;;
     esac

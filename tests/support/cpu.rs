@@ -1,6 +1,10 @@
 //! CPU time of whole processes, from Linux's `/proc`: the service, the
 //! database server, the load generator. Included by path from
-//! `benches/pages.rs` and `benches/fairness.rs`.
+//! `benches/pages.rs`, `benches/fairness.rs` and `benches/caching.rs` (for
+//! `tests/support/load.rs`).
+
+// Each includer uses a part.
+#![allow(dead_code)]
 
 /// User plus system CPU seconds a process has used (Linux `/proc`).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -10,6 +14,30 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// CPU seconds of a process and its children (an nginx master and its
+/// workers).
+pub fn cpu_seconds_with_children(pid: u32) -> Option<f64> {
+    let own = cpu_seconds(pid)?;
+    let children: f64 = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // The parent's pid is field 4, the second after the name.
+            let parent: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (parent == pid).then(|| cpu_seconds(child)).flatten()
+        })
+        .sum();
+    Some(own + children)
 }
 
 /// A MySQL or MariaDB server process on this machine, if there is one.

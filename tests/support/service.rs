@@ -1,6 +1,7 @@
 //! The release binary as a benchmark runs it: its own process on a free
 //! port, with a fresh JWT secret, until dropped. Included by path from
-//! `benches/pages.rs`, `benches/catalog.rs` and `benches/fairness.rs`.
+//! `benches/pages.rs`, `benches/catalog.rs`, `benches/fairness.rs` and
+//! `benches/caching.rs`.
 //! `CATALOG_BINARY` runs another build instead (an earlier commit's, to
 //! compare two builds under the same load).
 
@@ -28,6 +29,13 @@ impl Service {
 
     /// Starts it with `vars` set on top of the defaults.
     pub async fn start_with(database_url: &str, vars: &[(&str, &str)]) -> Self {
+        let binary = std::env::var("CATALOG_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_catalog").to_owned());
+        Self::start_from(&binary, database_url, vars).await
+    }
+
+    /// Starts the build at `binary` (another commit's, say).
+    pub async fn start_from(binary: &str, database_url: &str, vars: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -41,8 +49,6 @@ impl Service {
             .port();
         let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
         let secret = format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let binary = std::env::var("CATALOG_BINARY")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_catalog").to_owned());
         let mut command = Command::new(binary);
         command
             .arg("serve")
