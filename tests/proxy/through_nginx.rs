@@ -560,6 +560,58 @@ async fn a_write_shows_through_the_cache_within_max_age_and_a_second() {
     }
 }
 
+/// A new product enters the cached first page within `max-age` plus a
+/// second, and the page's tag, revalidated through nginx, answers 304
+/// until then and a new page after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_product_enters_the_cached_page_and_its_tag_revalidates() {
+    let app = TestApp::spawn().await;
+    let owner = app.new_user("creator").await;
+    app.new_product(&owner, "Lamp", 5.0).await;
+    let nginx = Nginx::start(app.addr).await;
+    let client = reqwest::Client::new();
+    let first = send(client.get(nginx.url("/api/products"))).await;
+    assert_eq!(cache_status(&first), "MISS");
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    let revalidated = send(
+        client
+            .get(nginx.url("/api/products"))
+            .header("if-none-match", &tag),
+    )
+    .await;
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["etag"], tag.as_str());
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+
+    let id = app.new_product(&owner, "Kettle", 7.0).await["id"].clone();
+    let created = tokio::time::Instant::now();
+    let mut last_old = Duration::ZERO;
+    loop {
+        let sent = created.elapsed();
+        let response = send(
+            client
+                .get(nginx.url("/api/products"))
+                .header("if-none-match", &tag),
+        )
+        .await;
+        if response.status() == 200 {
+            assert_ne!(response.headers()["etag"], tag.as_str());
+            let page: Value = response.json().await.unwrap();
+            assert_eq!(page["items"][0]["id"], id, "{page}");
+            break;
+        }
+        assert_eq!(response.status(), 304, "the old page, unchanged");
+        last_old = sent;
+        assert!(sent < Duration::from_secs(5), "never shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        last_old < Duration::from_secs(2),
+        "a read sent {last_old:?} after the create missed it"
+    );
+}
+
 /// 100 anonymous requests at once, from 100 addresses, for a key nothing
 /// has cached reach the app once: the others wait for that one's answer.
 #[tokio::test(flavor = "multi_thread")]
