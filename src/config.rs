@@ -10,6 +10,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::SecretString;
 
+use crate::db::tls::{DatabaseTls, TlsMode};
+
 /// The smallest HS256 key we accept, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -52,6 +54,39 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// Where the configuration table is documented.
+/// Whether a database URL's query string names one of the driver's TLS
+/// switches or MySQL's own `ssl-mode`.
+fn has_tls_parameter(url: &str) -> bool {
+    const SWITCHES: [&str; 7] = [
+        "require_ssl",
+        "verify_ca",
+        "verify_identity",
+        "built_in_roots",
+        "ssl-mode",
+        "ssl_mode",
+        "sslmode",
+    ];
+    url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            SWITCHES
+                .iter()
+                .any(|switch| key.eq_ignore_ascii_case(switch))
+        })
+    })
+}
+
+/// Whether a database host is this machine, where traffic never crosses
+/// a network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 const CONFIGURATION_DOC: &str = "docs/operating.md";
 
@@ -94,6 +129,10 @@ pub struct DatabaseConfig {
     /// index entries (a search, a price filter in another order) may hold
     /// a connection at once (default a quarter of the pool, at least 1).
     pub scan_slots: usize,
+    /// `DATABASE_TLS` and `DATABASE_CA_FILE`: how connections to the
+    /// database are secured (default: `verify-full` with a CA file,
+    /// `preferred` for a loopback host, `required` otherwise).
+    pub tls: DatabaseTls,
 }
 
 /// `ADMIN_*`: the account ensured at start-up, when a password is given.
@@ -434,12 +473,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 format!("must be a mysql:// URL such as {EXAMPLE}"),
             ));
         }
-        mysql_async::Opts::from_url(&url).map_err(|_| {
+        // TLS is set in one place: the driver's own URL switches would
+        // quietly contradict DATABASE_TLS.
+        if has_tls_parameter(&url) {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "sets TLS in its parameters: set DATABASE_TLS (and DATABASE_CA_FILE) instead",
+            ));
+        }
+        let opts = mysql_async::Opts::from_url(&url).map_err(|_| {
             ConfigError::new(
                 "DATABASE_URL",
                 format!("is not a valid URL (expected {EXAMPLE})"),
             )
         })?;
+        let tls = self.database_tls(&opts)?;
         let pool_size: usize = self.parsed("DATABASE_POOL_SIZE", "a whole number")?;
         if pool_size == 0 {
             return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
@@ -456,7 +504,59 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 None => pool_size.div_ceil(4),
                 Some(_) => self.count("DATABASE_SCAN_SLOTS")? as usize,
             },
+            tls,
         })
+    }
+
+    /// `DATABASE_TLS` and `DATABASE_CA_FILE`, for the host `opts` names.
+    fn database_tls(&self, opts: &mysql_async::Opts) -> Result<DatabaseTls, ConfigError> {
+        let ca_file = match self.get("DATABASE_CA_FILE") {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read_to_string(&path).map_err(|err| {
+                    ConfigError::new("DATABASE_CA_FILE", format!("cannot be read: {err}"))
+                })?;
+                if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(ConfigError::new(
+                        "DATABASE_CA_FILE",
+                        "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    ));
+                }
+                Some(std::path::PathBuf::from(path))
+            }
+        };
+        let mode = match self.get("DATABASE_TLS") {
+            Some(value) => {
+                let value = value.trim().to_ascii_lowercase();
+                TlsMode::NAMES
+                    .iter()
+                    .find(|(name, _)| *name == value)
+                    .map(|(_, mode)| *mode)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "DATABASE_TLS",
+                            format!(
+                                "must be disabled, preferred, required, verify-ca or \
+                                 verify-full (got {value:?})"
+                            ),
+                        )
+                    })?
+            }
+            None if ca_file.is_some() => TlsMode::VerifyFull,
+            None if is_loopback(opts.ip_or_hostname()) => TlsMode::Preferred,
+            None => TlsMode::Required,
+        };
+        if ca_file.is_some() && !matches!(mode, TlsMode::VerifyCa | TlsMode::VerifyFull) {
+            return Err(ConfigError::new(
+                "DATABASE_CA_FILE",
+                format!(
+                    "is set but DATABASE_TLS is `{}`, which checks no certificate: use \
+                     verify-ca or verify-full",
+                    mode.name()
+                ),
+            ));
+        }
+        Ok(DatabaseTls { mode, ca_file })
     }
 
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
@@ -731,6 +831,75 @@ mod tests {
                     assert_eq!(value.trim_end_matches('`'), *known, "{key}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn database_tls_defaults_follow_the_host_and_the_ca_file() {
+        let tls = |pairs: &[(&str, &str)]| load(pairs).map(|c| c.database.tls.mode);
+        let remote = ("DATABASE_URL", "mysql://u:p@db.example.com:3306/catalog");
+        assert_eq!(tls(&[URL, SECRET]).unwrap(), TlsMode::Preferred);
+        assert_eq!(
+            tls(&[("DATABASE_URL", "mysql://u:p@[::1]:3306/c"), SECRET]).unwrap(),
+            TlsMode::Preferred
+        );
+        assert_eq!(tls(&[remote, SECRET]).unwrap(), TlsMode::Required);
+        let ca = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let ca_file = ("DATABASE_CA_FILE", ca.to_str().unwrap());
+        assert_eq!(
+            tls(&[remote, SECRET, ca_file]).unwrap(),
+            TlsMode::VerifyFull
+        );
+        assert_eq!(
+            tls(&[remote, SECRET, ca_file, ("DATABASE_TLS", "verify-ca")]).unwrap(),
+            TlsMode::VerifyCa
+        );
+        // A CA file is useless to a mode that checks no certificate.
+        let err = tls(&[remote, SECRET, ca_file, ("DATABASE_TLS", "required")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_CA_FILE");
+        std::fs::remove_file(&ca).unwrap();
+        for (name, mode) in TlsMode::NAMES {
+            assert_eq!(
+                tls(&[remote, SECRET, ("DATABASE_TLS", name)]).unwrap(),
+                *mode
+            );
+        }
+    }
+
+    #[test]
+    fn database_tls_refuses_what_it_cannot_use() {
+        let variable = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().variable;
+        assert_eq!(
+            variable(&[URL, SECRET, ("DATABASE_TLS", "on")]),
+            "DATABASE_TLS"
+        );
+        assert_eq!(
+            variable(&[URL, SECRET, ("DATABASE_CA_FILE", "/nonexistent/ca.pem")]),
+            "DATABASE_CA_FILE"
+        );
+        // Not a certificate.
+        assert_eq!(
+            variable(&[URL, SECRET, ("DATABASE_CA_FILE", "Cargo.toml")]),
+            "DATABASE_CA_FILE"
+        );
+        // TLS in the URL would contradict DATABASE_TLS.
+        for query in [
+            "require_ssl=true",
+            "ssl-mode=REQUIRED",
+            "verify_ca=false",
+            "sslmode=disable",
+        ] {
+            let url = format!("mysql://u:p@db.example.com:3306/catalog?{query}");
+            assert_eq!(
+                variable(&[("DATABASE_URL", &url), SECRET]),
+                "DATABASE_URL",
+                "{query}"
+            );
         }
     }
 }

@@ -188,13 +188,15 @@ pub async fn connect_and_migrate(
 ) -> Result<db::Database, StartupError> {
     let pool = db::pool(
         &config.url,
+        &config.tls,
         &db::PoolOptions {
             max_size: config.pool_size,
             acquire_timeout: config.acquire_timeout,
         },
     );
     let mut db = db::Database::new(pool, config.statement_timeout);
-    wait_for_database(&db, config.startup_timeout).await?;
+    wait_for_database(config).await?;
+    db::ping(&db).await?;
     db.detect_server(config.read_timeout).await?;
     let applied = db::migrate(db.pool()).await?;
     tracing::info!(applied, "database migrations are up to date");
@@ -226,15 +228,35 @@ fn admin_account(admin: &AdminConfig) -> Result<AdminAccount, config::ConfigErro
 }
 
 /// Waits for the database with a capped exponential backoff, logging each
-/// failed attempt, and gives up once `deadline` has passed.
-async fn wait_for_database(database: &db::Database, deadline: Duration) -> Result<(), db::Error> {
+/// failed attempt, and gives up once `DATABASE_STARTUP_TIMEOUT_SECS` has
+/// passed; at once when the TLS setting cannot be met, which waiting will
+/// not change. Logs whether, and how, the connection is encrypted.
+async fn wait_for_database(config: &config::DatabaseConfig) -> Result<(), StartupError> {
+    let deadline = config.startup_timeout;
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1u32;
     loop {
-        match db::ping(database).await {
-            Ok(()) => return Ok(()),
-            Err(err) if started.elapsed() + delay < deadline => {
+        match db::tls::probe(config.url.expose_secret(), &config.tls).await {
+            Ok(Some((version, cipher))) => {
+                tracing::info!(tls = config.tls.mode.name(), %version, %cipher, "database connection is encrypted");
+                return Ok(());
+            }
+            Ok(None) => {
+                tracing::info!(
+                    tls = config.tls.mode.name(),
+                    "database connection is not encrypted"
+                );
+                return Ok(());
+            }
+            Err(db::tls::ConnectFailure::Tls(why)) => {
+                return Err(config::ConfigError {
+                    variable: "DATABASE_TLS",
+                    problem: why,
+                }
+                .into());
+            }
+            Err(db::tls::ConnectFailure::Other(err)) if started.elapsed() + delay < deadline => {
                 tracing::warn!(
                     attempt,
                     retry_in_ms = delay.as_millis() as u64,
@@ -245,7 +267,9 @@ async fn wait_for_database(database: &db::Database, deadline: Duration) -> Resul
                 delay = (delay * 2).min(Duration::from_secs(5));
                 attempt += 1;
             }
-            Err(err) => return Err(err),
+            Err(db::tls::ConnectFailure::Other(err)) => {
+                return Err(db::Error::Unavailable(Box::new(err)).into());
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod search_index;
 pub mod throttle_counters;
+pub mod tls;
 pub mod users;
 
 use std::cell::Cell;

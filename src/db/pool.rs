@@ -19,6 +19,7 @@ use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Pool;
+use super::tls::{DatabaseTls, connect_for_pool};
 
 /// Every connection reads committed data and takes no gap locks.
 ///
@@ -42,13 +43,16 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
 }
 
-/// Builds the pool without connecting: connections open on first use.
-pub fn pool(url: &SecretString, options: &PoolOptions) -> Pool {
+/// Builds the pool without connecting: connections open on first use,
+/// secured as `tls` says.
+pub fn pool(url: &SecretString, tls: &DatabaseTls, options: &PoolOptions) -> Pool {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    let tls = tls.clone();
+    config.custom_setup = Box::new(move |url| {
+        let tls = tls.clone();
         Box::pin(async move {
-            let mut conn = AsyncMysqlConnection::establish(url).await?;
+            let mut conn = connect_for_pool(url, &tls).await?;
             diesel::sql_query(READ_COMMITTED)
                 .execute(&mut conn)
                 .await

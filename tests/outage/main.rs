@@ -1,8 +1,9 @@
-//! The real binary while its database stops answering. Each test starts
-//! a private MariaDB from the machine's `mariadb-install-db` and
-//! `mariadbd` (Debian: mariadb-server) and freezes it; one puts the
-//! project's nginx in front. So it is built only with the
-//! `external-tools` feature, which `scripts/test.sh` turns on.
+//! The real binary against a database server of its own: one that stops
+//! answering (frozen, with the project's nginx in front or not) and one
+//! that requires TLS. Each test starts a private MariaDB from the
+//! machine's `mariadb-install-db` and `mariadbd` (Debian: mariadb-server),
+//! and the TLS tests make certificates with `openssl`. So it is built only
+//! with the `external-tools` feature, which `scripts/test.sh` turns on.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -17,3 +18,4 @@ mod mariadb;
 #[path = "../support/nginx.rs"]
 mod nginx;
 mod stalls;
+mod tls;

@@ -13,6 +13,8 @@ pub struct PrivateMariaDb {
     child: Child,
     dir: PathBuf,
     pub port: u16,
+    /// Options beyond the defaults, kept for a restart.
+    extra: Vec<String>,
 }
 
 fn signal(pid: u32, name: &str) {
@@ -23,6 +25,11 @@ fn signal(pid: u32, name: &str) {
 
 impl PrivateMariaDb {
     pub async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// Starts it with `extra` options (`--require-secure-transport=ON`…).
+    pub async fn start_with(extra: Vec<String>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("catalog-mariadb-{}", uuid::Uuid::new_v4().simple()));
         let (data, tmp) = (dir.join("data"), dir.join("tmp"));
@@ -54,11 +61,23 @@ impl PrivateMariaDb {
             "mariadb-install-db failed three times"
         );
         let port = free_port();
-        let child = Command::new("/usr/sbin/mariadbd")
+        let child = Self::spawn(&dir, port, &extra);
+        let server = Self {
+            child,
+            dir,
+            port,
+            extra,
+        };
+        server.wait_until_up().await;
+        server
+    }
+
+    fn spawn(dir: &std::path::Path, port: u16, extra: &[String]) -> Child {
+        Command::new("/usr/sbin/mariadbd")
             .args([
                 "--no-defaults".to_owned(),
-                format!("--datadir={}", data.display()),
-                format!("--tmpdir={}", tmp.display()),
+                format!("--datadir={}", dir.join("data").display()),
+                format!("--tmpdir={}", dir.join("tmp").display()),
                 format!("--socket={}", dir.join("mariadb.sock").display()),
                 format!("--pid-file={}", dir.join("mariadb.pid").display()),
                 format!("--port={port}"),
@@ -68,23 +87,45 @@ impl PrivateMariaDb {
                 "--collation-server=utf8mb4_bin".to_owned(),
                 "--innodb-buffer-pool-size=32M".to_owned(),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("mariadbd starts");
-        let server = Self { child, dir, port };
+            .expect("mariadbd starts")
+    }
+
+    /// Waits until the server takes connections on its socket.
+    async fn wait_until_up(&self) {
         for _ in 0..300 {
             if mysql_async::Conn::new(
-                mysql_async::Opts::from_url(&server.url()).expect("a mysql:// URL"),
+                mysql_async::Opts::from_url(&self.socket_url()).expect("a mysql:// URL"),
             )
             .await
             .is_ok()
             {
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the private MariaDB did not start");
+    }
+
+    /// Stops the server cleanly and starts it again on the same data and
+    /// port, as a database restart or failover would.
+    pub async fn restart(&mut self) {
+        signal(self.child.id(), "TERM");
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.dir, self.port, &self.extra);
+        self.wait_until_up().await;
+    }
+
+    /// Its URL through the local socket (allowed even where TCP must use
+    /// TLS), without a database name.
+    pub fn socket_url(&self) -> String {
+        format!(
+            "mysql://root@localhost/?socket={}",
+            self.dir.join("mariadb.sock").display()
+        )
     }
 
     /// Its URL, without a database name.
