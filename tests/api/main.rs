@@ -33,3 +33,4 @@ mod spec;
 mod startup;
 mod throttle;
 mod tokens;
+mod warnings;
