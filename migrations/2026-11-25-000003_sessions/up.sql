@@ -1,15 +1,25 @@
 -- Revocable sessions and login throttling.
 
+-- Each statement is skipped when its change is already there, so a run
+-- cut off part-way is finished by the next (see README, Migrations).
+
 -- Bumped by a password change or "log out everywhere": access tokens carry
 -- the version they were issued under and stop working when it moves on.
-ALTER TABLE users ADD COLUMN token_version INT NOT NULL DEFAULT 0;
+SET @step = IF(
+    (SELECT COUNT(*) FROM information_schema.COLUMNS
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'token_version') = 0,
+    'ALTER TABLE users ADD COLUMN token_version INT NOT NULL DEFAULT 0',
+    'DO 0');
+PREPARE step FROM @step;
+EXECUTE step;
+DEALLOCATE PREPARE step;
 
 -- One row per issued refresh token, keyed by a SHA-256 of its `jti` (the
 -- token itself is never stored). A family is one login's chain of
 -- rotations: it shares `expires_at` (the absolute lifetime), while each
 -- token also dies after `idle_expires_at`. Using a token stamps `used_at`;
 -- presenting a used token again revokes its whole family.
-CREATE TABLE refresh_tokens (
+CREATE TABLE IF NOT EXISTS refresh_tokens (
     id              BIGINT      NOT NULL AUTO_INCREMENT,
     token_hash      BINARY(32)  NOT NULL,
     family_id       BINARY(16)  NOT NULL,
@@ -29,7 +39,7 @@ CREATE TABLE refresh_tokens (
 
 -- Failed logins per account (or per unknown name), in a fixed window that
 -- starts at the first failure. Shared by every replica.
-CREATE TABLE login_failures (
+CREATE TABLE IF NOT EXISTS login_failures (
     throttle_key      VARCHAR(160) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     failures          INT          NOT NULL,
     window_started_at DATETIME(6)  NOT NULL,

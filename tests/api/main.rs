@@ -25,6 +25,7 @@ mod hostile;
 mod idempotency;
 mod listing;
 mod metrics;
+mod migrations;
 mod plans;
 mod products;
 mod search;

@@ -13,7 +13,7 @@ type Warnings = Vec<(String, u32, String)>;
 
 /// The statements of a migration file: comment lines dropped, split where
 /// a line ends with `;` (no migration has one inside a string).
-fn statements(sql: &str) -> Vec<String> {
+pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
     for line in sql.lines() {
