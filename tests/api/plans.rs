@@ -404,6 +404,15 @@ impl Explainer {
         String::from_utf8_lossy(&rows.concat()).into_owned()
     }
 
+    /// The family of some refresh token `load` wrote.
+    async fn a_token_family(&mut self) -> Vec<u8> {
+        catalog::db::schema::refresh_tokens::table
+            .select(catalog::db::schema::refresh_tokens::family_id)
+            .first(&mut self.conn)
+            .await
+            .expect("a token")
+    }
+
     /// The time limit the service's list reads carry on this server.
     fn limit(&self) -> ReadLimit {
         ReadLimit {
@@ -628,11 +637,7 @@ async fn a_statement_with_its_binds_written_in_is_planned_as_the_prepared_one() 
     }
     // Bytes and a date-time, in a write (explained, not run).
     let now: NaiveDateTime = chrono::Utc::now().naive_utc();
-    let family: Vec<u8> = catalog::db::schema::refresh_tokens::table
-        .select(catalog::db::schema::refresh_tokens::family_id)
-        .first(&mut db.conn)
-        .await
-        .expect("a token");
+    let family = db.a_token_family().await;
     let revoke = refresh_tokens::revoke_family_statement(&family, now);
     let inlined_sql = inlined(&revoke);
     assert!(inlined_sql.contains("X'"), "{inlined_sql}");
@@ -901,11 +906,7 @@ async fn other_statements_over_many_rows_use_their_index() {
     load(&app.database).await;
     let mut db = Explainer::connect(&app).await;
     let now: NaiveDateTime = chrono::Utc::now().naive_utc();
-    let family: Vec<u8> = catalog::db::schema::refresh_tokens::table
-        .select(catalog::db::schema::refresh_tokens::family_id)
-        .first(&mut db.conn)
-        .await
-        .expect("a token");
+    let family = db.a_token_family().await;
 
     let mut failures = Vec::new();
     let plan = db.select(&refresh_tokens::purgeable_ids(now, 1000)).await;

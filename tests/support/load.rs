@@ -135,13 +135,37 @@ impl Window {
     }
 
     /// Keeps the latency of a call that started after the warm-up and
-    /// finished inside the window.
-    fn record(&self, started: Instant, latencies: &mut Vec<Duration>) {
+    /// finished inside the window; answers whether it was kept.
+    fn record(&self, started: Instant, latencies: &mut Vec<Duration>) -> bool {
         let finished = Instant::now();
-        if started >= self.measure_from && finished <= self.stop_at {
+        let inside = started >= self.measure_from && finished <= self.stop_at;
+        if inside {
             latencies.push(finished - started);
         }
+        inside
     }
+}
+
+/// Runs `worker(n, window)` for each of `connections` connections over one
+/// measured window. Each worker answers the latencies it kept and how many
+/// of those were cache hits.
+async fn measure<Fut>(
+    connections: usize,
+    seconds: f64,
+    processes: Processes,
+    worker: impl Fn(usize, Window) -> Fut,
+) -> Sample
+where
+    Fut: Future<Output = (Vec<Duration>, usize)> + Send + 'static,
+{
+    let window = Window::starting_now(seconds);
+    let cpu = tokio::spawn(processes.during(window));
+    let mut workers = tokio::task::JoinSet::new();
+    for n in 0..connections {
+        workers.spawn(worker(n, window));
+    }
+    let per_worker = workers.join_all().await;
+    Sample::new(per_worker, seconds, cpu.await.unwrap())
 }
 
 /// `connections` keep-alive HTTP/1.1 connections, each sending `GET path`
@@ -168,13 +192,11 @@ pub async fn http_load_over(
     seconds: f64,
     processes: Processes,
 ) -> Sample {
-    let window = Window::starting_now(seconds);
-    let cpu = tokio::spawn(processes.during(window));
-    let mut workers = tokio::task::JoinSet::new();
-    for worker in 0..connections {
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    measure(connections, seconds, processes, |worker, window| {
         let paths = paths.clone();
-        let authorization = token.map(|t| format!("Bearer {t}"));
-        workers.spawn(async move {
+        let authorization = authorization.clone();
+        async move {
             let mut sender = connect(addr).await;
             let mut latencies = Vec::new();
             let mut hits = 0;
@@ -203,17 +225,14 @@ pub async fn http_load_over(
                     .is_some_and(|v| v == "HIT");
                 let body = response.into_body().collect().await.unwrap().to_bytes();
                 assert!(body.len() > 50, "a product or a page of them");
-                let recorded = latencies.len();
-                window.record(started, &mut latencies);
-                if hit && latencies.len() > recorded {
+                if window.record(started, &mut latencies) && hit {
                     hits += 1;
                 }
             }
             (latencies, hits)
-        });
-    }
-    let per_worker = workers.join_all().await;
-    Sample::new(per_worker, seconds, cpu.await.unwrap())
+        }
+    })
+    .await
 }
 
 /// A keep-alive HTTP/1.1 connection to `addr`, ready for requests.
@@ -238,14 +257,10 @@ pub async fn driver_load(
     seconds: f64,
     processes: Processes,
 ) -> Sample {
-    let window = Window::starting_now(seconds);
-    let cpu = tokio::spawn(processes.during(window));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let opts = mysql_async::Opts::from_url(url).unwrap();
-        let statement = statement.to_owned();
-        let params = params.to_vec();
-        workers.spawn(async move {
+    let opts = mysql_async::Opts::from_url(url).unwrap();
+    measure(connections, seconds, processes, |_, window| {
+        let (opts, statement, params) = (opts.clone(), statement.to_owned(), params.to_vec());
+        async move {
             let mut conn = mysql_async::Conn::new(opts).await.unwrap();
             let prepared = conn.prep(statement).await.unwrap();
             let mut latencies = Vec::new();
@@ -258,10 +273,9 @@ pub async fn driver_load(
             }
             conn.disconnect().await.ok();
             (latencies, 0)
-        });
-    }
-    let latencies = workers.join_all().await;
-    Sample::new(latencies, seconds, cpu.await.unwrap())
+        }
+    })
+    .await
 }
 
 /// Where a page ends: its last product's creation time and id.
