@@ -43,6 +43,9 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("DATABASE_STATEMENT_TIMEOUT_SECS", "5"),
     ("DATABASE_READ_TIMEOUT_SECS", "1"),
     ("DATABASE_STARTUP_TIMEOUT_SECS", "60"),
+    ("DATABASE_REPLICA_POOL_SIZE", "10"),
+    ("DATABASE_REPLICA_MAX_LAG_SECS", "5"),
+    ("DATABASE_CAUSAL_WAIT_MS", "200"),
     ("ADMIN_USERNAME", "admin"),
     ("ADMIN_EMAIL", "admin@localhost"),
     ("LOG_FORMAT", "human"),
@@ -133,6 +136,27 @@ pub struct DatabaseConfig {
     /// database are secured (default: `verify-full` with a CA file,
     /// `preferred` for a loopback host, `required` otherwise).
     pub tls: DatabaseTls,
+    /// `DATABASE_REPLICA_URLS` and the settings of read replicas; none by
+    /// default, when every statement goes to `DATABASE_URL`.
+    pub replicas: ReplicaConfig,
+}
+
+/// Read replicas: where anonymous product reads go when they are healthy.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    /// `DATABASE_REPLICA_URLS`: comma-separated `mysql://` URLs, each
+    /// secured as `DATABASE_TLS` says for its host.
+    pub replicas: Vec<(SecretString, DatabaseTls)>,
+    /// `DATABASE_REPLICA_POOL_SIZE`: connections per replica (default in
+    /// [`DEFAULTS`]).
+    pub pool_size: usize,
+    /// `DATABASE_REPLICA_MAX_LAG_SECS`: a replica further behind than this
+    /// is skipped until it catches up (default in [`DEFAULTS`]).
+    pub max_lag: Duration,
+    /// `DATABASE_CAUSAL_WAIT_MS`: how long a read carrying a consistency
+    /// token waits for a replica to apply it before it goes to the
+    /// primary (default in [`DEFAULTS`]).
+    pub causal_wait: Duration,
 }
 
 /// `ADMIN_*`: the account ensured at start-up, when a password is given.
@@ -461,32 +485,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.parsed("LISTEN_ADDR", "an address such as 0.0.0.0:8080")
     }
 
-    pub fn database(&self) -> Result<DatabaseConfig, ConfigError> {
+    /// `variable`'s value checked as a MySQL URL: `mysql://`, parseable,
+    /// and without TLS switches of its own. Never echoes the URL, which
+    /// holds a password.
+    fn mysql_url(variable: &'static str, url: &str) -> Result<mysql_async::Opts, ConfigError> {
         const EXAMPLE: &str = "mysql://catalog:PASSWORD@localhost:3306/catalog";
-        let url = self.get("DATABASE_URL").ok_or_else(|| {
-            ConfigError::new("DATABASE_URL", format!("is not set (expected {EXAMPLE})"))
-        })?;
-        // Never echo the URL itself: it holds a password.
         if !url.starts_with("mysql://") {
             return Err(ConfigError::new(
-                "DATABASE_URL",
+                variable,
                 format!("must be a mysql:// URL such as {EXAMPLE}"),
             ));
         }
         // TLS is set in one place: the driver's own URL switches would
         // quietly contradict DATABASE_TLS.
-        if has_tls_parameter(&url) {
+        if has_tls_parameter(url) {
             return Err(ConfigError::new(
-                "DATABASE_URL",
+                variable,
                 "sets TLS in its parameters: set DATABASE_TLS (and DATABASE_CA_FILE) instead",
             ));
         }
-        let opts = mysql_async::Opts::from_url(&url).map_err(|_| {
+        mysql_async::Opts::from_url(url).map_err(|_| {
+            ConfigError::new(variable, format!("is not a valid URL (expected {EXAMPLE})"))
+        })
+    }
+
+    pub fn database(&self) -> Result<DatabaseConfig, ConfigError> {
+        let url = self.get("DATABASE_URL").ok_or_else(|| {
             ConfigError::new(
                 "DATABASE_URL",
-                format!("is not a valid URL (expected {EXAMPLE})"),
+                "is not set (expected mysql://catalog:PASSWORD@localhost:3306/catalog)",
             )
         })?;
+        let opts = Self::mysql_url("DATABASE_URL", &url)?;
         let tls = self.database_tls(&opts)?;
         let pool_size: usize = self.parsed("DATABASE_POOL_SIZE", "a whole number")?;
         if pool_size == 0 {
@@ -505,6 +535,45 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 Some(_) => self.count("DATABASE_SCAN_SLOTS")? as usize,
             },
             tls,
+            replicas: self.replicas()?,
+        })
+    }
+
+    fn replicas(&self) -> Result<ReplicaConfig, ConfigError> {
+        let replicas = self
+            .get("DATABASE_REPLICA_URLS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| {
+                let opts = Self::mysql_url("DATABASE_REPLICA_URLS", url)?;
+                Ok((
+                    SecretString::from(url.to_owned()),
+                    self.database_tls(&opts)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let pool_size: usize = self.parsed("DATABASE_REPLICA_POOL_SIZE", "a whole number")?;
+        if pool_size == 0 {
+            return Err(ConfigError::new(
+                "DATABASE_REPLICA_POOL_SIZE",
+                "must be at least 1",
+            ));
+        }
+        let causal_ms: u64 =
+            self.parsed("DATABASE_CAUSAL_WAIT_MS", "a whole number of milliseconds")?;
+        if !(1..=10_000).contains(&causal_ms) {
+            return Err(ConfigError::new(
+                "DATABASE_CAUSAL_WAIT_MS",
+                format!("must be between 1 and 10000 (got {causal_ms})"),
+            ));
+        }
+        Ok(ReplicaConfig {
+            replicas,
+            pool_size,
+            max_lag: self.seconds("DATABASE_REPLICA_MAX_LAG_SECS")?,
+            causal_wait: Duration::from_millis(causal_ms),
         })
     }
 
@@ -733,6 +802,38 @@ mod tests {
             ("admin", "admin@localhost")
         );
         assert!(load(&[URL, SECRET]).unwrap().admin.is_none());
+    }
+
+    #[test]
+    fn read_replicas_are_optional_listed_and_checked_like_the_primary() {
+        let plain = load(&[URL, SECRET]).unwrap().database.replicas;
+        assert!(plain.replicas.is_empty());
+        assert_eq!(plain.max_lag, Duration::from_secs(5));
+        assert_eq!(plain.causal_wait, Duration::from_millis(200));
+        assert_eq!(plain.pool_size, 10);
+        let two = "mysql://reader:pw@10.0.0.7:3306/catalog, mysql://reader:pw@127.0.0.1:3307/catalog";
+        let config = load(&[URL, SECRET, ("DATABASE_REPLICA_URLS", two)]).unwrap();
+        let replicas = &config.database.replicas.replicas;
+        assert_eq!(replicas.len(), 2);
+        // Each host gets the TLS default of its own.
+        assert_eq!(replicas[0].1.mode, TlsMode::Required);
+        assert_eq!(replicas[1].1.mode, TlsMode::Preferred);
+        for (variable, value) in [
+            ("DATABASE_REPLICA_URLS", "postgres://x@y/z"),
+            (
+                "DATABASE_REPLICA_URLS",
+                "mysql://reader:hunter2@db/catalog?require_ssl=true",
+            ),
+            ("DATABASE_REPLICA_POOL_SIZE", "0"),
+            ("DATABASE_REPLICA_MAX_LAG_SECS", "0"),
+            ("DATABASE_CAUSAL_WAIT_MS", "0"),
+            ("DATABASE_CAUSAL_WAIT_MS", "20000"),
+            ("DATABASE_CAUSAL_WAIT_MS", "0.5"),
+        ] {
+            let err = load(&[URL, SECRET, (variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub struct Application {
     shutdown_grace: std::time::Duration,
     services: Services,
     purge_interval: std::time::Duration,
+    replica_checks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -85,6 +86,7 @@ impl Application {
             tokens: Tokens::new(secret, previous),
             cursors: Cursors::new(secret, previous),
             devices: DeviceTokens::new(secret, previous, config.throttle.device_ttl),
+            consistency: domain::consistency::ConsistencyTokens::new(secret, previous),
         };
         let policies = Policies {
             sessions: SessionPolicy {
@@ -96,7 +98,10 @@ impl Application {
             scan_slots: config.database.scan_slots,
         };
         let passwords = Passwords::new()?;
-        let services = Services::new(db, signing, passwords, policies, clock);
+        let reads = read_replicas(&config.database, &db);
+        // Before serving, so replicas that answer take reads at once.
+        let replica_checks = reads.watch().await;
+        let services = Services::new(db, reads, signing, passwords, policies, clock);
         ensure_admin(&services, admin).await?;
 
         let bind_error = |source| StartupError::Bind {
@@ -134,6 +139,7 @@ impl Application {
             shutdown_grace: config.shutdown_grace,
             services,
             purge_interval: config.session_purge_interval,
+            replica_checks,
         })
     }
 
@@ -177,6 +183,9 @@ impl Application {
         )
         .await;
         purge.abort();
+        for check in self.replica_checks {
+            check.abort();
+        }
         metrics.abort();
         tracing::info!("server stopped");
     }
@@ -207,6 +216,46 @@ pub async fn connect_and_migrate(
         );
     }
     Ok(db)
+}
+
+/// The read replicas `DATABASE_REPLICA_URLS` names, each with a pool of
+/// its own (opened on first use), routed beside `primary`. A replica's
+/// read may take the list-read limit plus the causal wait before the
+/// primary is asked instead.
+fn read_replicas(config: &config::DatabaseConfig, primary: &db::Database) -> db::replicas::Reads {
+    let settings = &config.replicas;
+    let cap = config.read_timeout + settings.causal_wait;
+    let replicas = settings
+        .replicas
+        .iter()
+        .map(|(url, tls)| {
+            let pool = db::pool(
+                url,
+                tls,
+                &db::PoolOptions {
+                    max_size: settings.pool_size,
+                    acquire_timeout: config.acquire_timeout.min(cap),
+                },
+            );
+            let db =
+                db::Database::new(pool, config.statement_timeout).capped(cap, primary.read_limit());
+            db::replicas::Replica::new(url.clone(), tls.clone(), db)
+        })
+        .collect::<Vec<_>>();
+    if !replicas.is_empty() {
+        tracing::info!(
+            replicas = replicas.len(),
+            max_lag_secs = settings.max_lag.as_secs_f64(),
+            causal_wait_ms = settings.causal_wait.as_millis() as u64,
+            "anonymous product reads go to read replicas"
+        );
+    }
+    db::replicas::Reads::new(
+        primary.clone(),
+        replicas,
+        settings.causal_wait,
+        settings.max_lag,
+    )
 }
 
 /// The admin account `ADMIN_*` describe, validated by the account rules;

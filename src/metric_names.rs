@@ -15,6 +15,15 @@ pub const DB_DEADLINE_EXCEEDED: &str = "catalog_db_deadline_exceeded_total";
 pub const DB_CONNECTIONS_DISCARDED: &str = "catalog_db_connections_discarded_total";
 pub const DB_QUERY_ERRORS: &str = "catalog_db_query_errors_total";
 
+pub const DB_READS: &str = "catalog_db_reads_total";
+pub const DB_READ_FALLBACKS: &str = "catalog_db_read_fallbacks_total";
+pub const DB_CAUSAL_WAITS: &str = "catalog_db_causal_waits_total";
+pub const DB_CAUSAL_WAIT_DURATION: &str = "catalog_db_causal_wait_seconds";
+pub const DB_REPLICAS: &str = "catalog_db_replicas";
+pub const DB_REPLICA_HEALTHY: &str = "catalog_db_replica_healthy";
+pub const DB_REPLICA_LAG: &str = "catalog_db_replica_lag_seconds";
+pub const DB_REPLICA_OUTAGES: &str = "catalog_db_replica_outages_total";
+
 pub const CONNECTIONS_OPEN: &str = "catalog_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "catalog_connections_refused_total";
 pub const CONNECTIONS_EVICTED: &str = "catalog_connections_evicted_total";
@@ -49,6 +58,14 @@ pub const ALL: &[&str] = &[
     DB_DEADLINE_EXCEEDED,
     DB_CONNECTIONS_DISCARDED,
     DB_QUERY_ERRORS,
+    DB_READS,
+    DB_READ_FALLBACKS,
+    DB_CAUSAL_WAITS,
+    DB_CAUSAL_WAIT_DURATION,
+    DB_REPLICAS,
+    DB_REPLICA_HEALTHY,
+    DB_REPLICA_LAG,
+    DB_REPLICA_OUTAGES,
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_EVICTED,
@@ -92,6 +109,39 @@ pub mod label {
         pub const QUERY: &str = "query";
         pub const TIME_LIMIT: &str = "time_limit";
         pub const ALL: [&str; 3] = [UNAVAILABLE, QUERY, TIME_LIMIT];
+    }
+
+    /// `catalog_db_reads_total{target}`.
+    pub mod read_target {
+        pub const PRIMARY: &str = "primary";
+        pub const REPLICA: &str = "replica";
+    }
+
+    /// `catalog_db_read_fallbacks_total{reason}`: why a read a replica
+    /// could have served went to the primary.
+    pub mod read_fallback {
+        /// Every replica was unhealthy.
+        pub const UNHEALTHY: &str = "unhealthy";
+        /// The replica had not applied the read's position in time.
+        pub const CAUSAL_TIMEOUT: &str = "causal_timeout";
+        /// The replica failed the read.
+        pub const REPLICA_FAILED: &str = "replica_failed";
+        /// The read's consistency token came from another cluster.
+        pub const FOREIGN_POSITION: &str = "foreign_position";
+        pub const ALL: [&str; 4] = [UNHEALTHY, CAUSAL_TIMEOUT, REPLICA_FAILED, FOREIGN_POSITION];
+    }
+
+    /// `catalog_db_causal_waits_total{outcome}`.
+    pub mod causal_wait {
+        pub const APPLIED: &str = "applied";
+        pub const TIMED_OUT: &str = "timed_out";
+        pub const ALL: [&str; 2] = [APPLIED, TIMED_OUT];
+    }
+
+    /// `catalog_db_replicas{state}`.
+    pub mod replica_state {
+        pub const HEALTHY: &str = "healthy";
+        pub const UNHEALTHY: &str = "unhealthy";
     }
 
     /// `catalog_db_pool_connections{state}`.

@@ -182,6 +182,39 @@ fn describe() {
         "Database statements that failed, by kind: unavailable (retryable) or query."
     );
     describe_counter!(
+        names::DB_READS,
+        "Public product reads, by the database that served them: primary or replica."
+    );
+    describe_counter!(
+        names::DB_READ_FALLBACKS,
+        "Public product reads a replica could have served that went to the primary, by reason."
+    );
+    describe_counter!(
+        names::DB_CAUSAL_WAITS,
+        "Reads with a consistency token that waited for a replica: applied, or timed_out (then read from the primary)."
+    );
+    describe_histogram!(
+        names::DB_CAUSAL_WAIT_DURATION,
+        Unit::Seconds,
+        "Time reads with a consistency token waited for a replica to apply it."
+    );
+    describe_gauge!(
+        names::DB_REPLICAS,
+        "Read replicas configured, by state: healthy or unhealthy."
+    );
+    describe_gauge!(
+        names::DB_REPLICA_HEALTHY,
+        "1 while the replica in the `replica` label serves reads, 0 while it is skipped."
+    );
+    describe_gauge!(
+        names::DB_REPLICA_LAG,
+        "How far behind its primary each replica is, as its status says (time stopped, when replication is)."
+    );
+    describe_counter!(
+        names::DB_REPLICA_OUTAGES,
+        "Times every read replica was unhealthy at once (reads all went to the primary)."
+    );
+    describe_counter!(
         names::LOGINS,
         "Login attempts, by outcome: success, bad_credentials or throttled."
     );

@@ -20,11 +20,11 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use super::routes::Routes;
 
 /// Request headers a page may send.
-const ALLOWED_HEADERS: &str =
-    "authorization, content-type, x-request-id, if-match, if-none-match, idempotency-key";
+const ALLOWED_HEADERS: &str = "authorization, content-type, x-request-id, if-match, if-none-match, idempotency-key, \
+     catalog-consistency";
 /// Response headers a page may read.
-const EXPOSED_HEADERS: &str =
-    "location, x-request-id, www-authenticate, etag, idempotent-replayed, retry-after";
+const EXPOSED_HEADERS: &str = "location, x-request-id, www-authenticate, etag, idempotent-replayed, retry-after, \
+     catalog-consistency";
 /// How long a browser may keep a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
 

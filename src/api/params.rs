@@ -12,6 +12,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 
 use crate::domain::catalog::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Sort};
+use crate::domain::consistency;
 use crate::domain::price::{Price, PriceError};
 use crate::domain::search::{MAX_QUERY_CHARS, SearchTerms};
 use crate::domain::values::{USERNAME_PATTERN, Username};
@@ -329,6 +330,42 @@ impl ParseFromParameter for IdempotencyKeyHeader {
                 "must be 1 to {} visible ASCII characters, such as a UUID",
                 Self::MAX
             )));
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// A consistency token from a write's `Catalog-Consistency` answer.
+/// Only its shape is checked here; one that does not verify (another
+/// cluster's) is not an error, just read from the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyHeader(String);
+
+impl ConsistencyHeader {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+value_type!(
+    ConsistencyHeader,
+    "ConsistencyToken",
+    required = true,
+    inline(MetaSchema {
+        min_length: Some(24),
+        max_length: Some(consistency::MAX_TOKEN_CHARS),
+        pattern: Some("^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{22}$".into()),
+        example: Some("MC0xLTQy.TSjqJ-zYk2ZLUYkGkLSkNw".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for ConsistencyHeader {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if !consistency::well_formed(value) {
+            return Err(ParseError::custom(
+                "must be a consistency token exactly as a write's Catalog-Consistency header gave it",
+            ));
         }
         Ok(Self(value.to_owned()))
     }

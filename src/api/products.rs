@@ -10,7 +10,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 
 use crate::domain::Services;
-use crate::domain::catalog::{Catalog, Created, NewProduct, Page, Product, ProductEdit, Scope};
+use crate::domain::catalog::{
+    Catalog, Created, NewProduct, Page, Product, ProductEdit, Scope, Written,
+};
 use crate::domain::price::Price;
 use crate::domain::values::{Description, ProductName};
 
@@ -23,7 +25,7 @@ use super::conditional::{
 use super::fields::Nullable;
 use super::json::{SerdeJson, rfc3339};
 use super::list_params::{AllProductsParams, MyProductsParams};
-use super::params::{IdempotencyKeyHeader, Once, ProductId};
+use super::params::{ConsistencyHeader, IdempotencyKeyHeader, Once, ProductId};
 use super::problem::problems;
 use super::security::AccessToken;
 
@@ -197,6 +199,11 @@ pub enum CreateProductResponse {
         /// same `Idempotency-Key`; absent otherwise.
         #[oai(header = "Idempotent-Replayed")]
         Option<String>,
+        /// A consistency token for this write: send it as
+        /// `Catalog-Consistency` on a later read to see the write there.
+        /// Absent when the database keeps no replication position.
+        #[oai(header = "Catalog-Consistency")]
+        Option<String>,
     ),
 }
 
@@ -209,6 +216,11 @@ pub enum EditProductResponse {
         /// The product's new version.
         #[oai(header = "ETag")]
         String,
+        /// A consistency token for this write: send it as
+        /// `Catalog-Consistency` on a later read to see the edit there.
+        /// Absent when the database keeps no replication position.
+        #[oai(header = "Catalog-Consistency")]
+        Option<String>,
     ),
 }
 
@@ -216,7 +228,13 @@ pub enum EditProductResponse {
 pub enum DeleteProductResponse {
     /// The product was deleted.
     #[oai(status = 204)]
-    Deleted,
+    Deleted(
+        /// A consistency token for this write: send it as
+        /// `Catalog-Consistency` on a later read to see the deletion there.
+        /// Absent when the database keeps no replication position.
+        #[oai(header = "Catalog-Consistency")]
+        Option<String>,
+    ),
 }
 
 problems! {
@@ -324,8 +342,16 @@ impl ProductsApi {
         /// Page tags the caller already has: 304 when one is current.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<ConditionHeader>,
+        /// A consistency token from a write's answer: the page reflects
+        /// that write (and every earlier one).
+        #[oai(name = "Catalog-Consistency")]
+        consistency: Header<Once<ConsistencyHeader>>,
     ) -> Result<ProductPageResponse, ListProblem> {
-        let page = services.catalog.list(params.request(Scope::All)).await?;
+        let token = consistency.0.0.as_ref().map(ConsistencyHeader::as_str);
+        let page = services
+            .catalog
+            .list(params.request(Scope::All), token)
+            .await?;
         Ok(ProductPageResponse::new(
             page,
             &if_none_match.0,
@@ -348,7 +374,9 @@ impl ProductsApi {
         if_none_match: Header<ConditionHeader>,
     ) -> Result<ProductPageResponse, ListMineProblem> {
         let request = params.request(Scope::OwnedBy(caller.0));
-        let page = services.catalog.list(request).await?;
+        // The caller's own list is read from the primary: it always
+        // shows their writes.
+        let page = services.catalog.list(request, None).await?;
         let private = caching::PRIVATE.to_owned();
         Ok(ProductPageResponse::new(page, &if_none_match.0, private))
     }
@@ -372,9 +400,14 @@ impl ProductsApi {
         /// version.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<ConditionHeader>,
+        /// A consistency token from a write's answer: the product is
+        /// read as of that write or later.
+        #[oai(name = "Catalog-Consistency")]
+        consistency: Header<Once<ConsistencyHeader>>,
     ) -> Result<GetProductResponse, GetProblem> {
         let cache_control = policy.public();
-        let product = match services.catalog.get(id.0.0).await {
+        let token = consistency.0.0.as_ref().map(ConsistencyHeader::as_str);
+        let product = match services.catalog.get(id.0.0, token).await {
             Ok(product) => product,
             Err(err) => {
                 return Err(match GetProblem::from(err) {
@@ -419,7 +452,11 @@ impl ProductsApi {
             description,
             price,
         };
-        let Created { product, replayed } = services
+        let Created {
+            product,
+            replayed,
+            consistency,
+        } = services
             .catalog
             .create(
                 caller.0,
@@ -438,6 +475,7 @@ impl ProductsApi {
             location,
             etag,
             replayed.then(|| "true".to_owned()),
+            consistency,
         ))
     }
 
@@ -463,12 +501,15 @@ impl ProductsApi {
     ) -> Result<EditProductResponse, EditProblem> {
         let id = id.0.0;
         let expected = Preconditions::new(if_match.0, if_none_match.0).for_write(id);
-        let product = services
+        let Written {
+            value: product,
+            consistency,
+        } = services
             .catalog
             .edit(caller.0, id, expected, body.0.into())
             .await?;
         let (body, etag) = tagged(product);
-        Ok(EditProductResponse::Ok(body, etag))
+        Ok(EditProductResponse::Ok(body, etag, consistency))
     }
 
     /// Delete a product
@@ -491,8 +532,8 @@ impl ProductsApi {
     ) -> Result<DeleteProductResponse, DeleteProblem> {
         let id = id.0.0;
         let expected = Preconditions::new(if_match.0, if_none_match.0).for_write(id);
-        services.catalog.delete(caller.0, id, expected).await?;
-        Ok(DeleteProductResponse::Deleted)
+        let written = services.catalog.delete(caller.0, id, expected).await?;
+        Ok(DeleteProductResponse::Deleted(written.consistency))
     }
 }
 

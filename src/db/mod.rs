@@ -9,6 +9,7 @@ pub mod models;
 mod pool;
 pub mod products;
 pub mod refresh_tokens;
+pub mod replicas;
 pub mod schema;
 pub mod search_index;
 pub mod throttle_counters;
@@ -155,6 +156,10 @@ pub struct Database {
     pool: Pool,
     statement_timeout: Duration,
     read_limit: listing::ReadLimit,
+    /// The most one [`Database::run`] may take, when less than the
+    /// budget: a replica's reads, so a replica that hangs leaves the
+    /// primary time to answer instead.
+    attempt_cap: Option<Duration>,
 }
 
 tokio::task_local! {
@@ -176,7 +181,17 @@ impl Database {
                 mariadb: false,
                 max: statement_timeout,
             },
+            attempt_cap: None,
         }
+    }
+
+    /// This database, with every [`Database::run`] cut off after `cap`
+    /// and list reads limited as `read_limit` says (a replica speaks its
+    /// primary's dialect).
+    pub fn capped(mut self, cap: Duration, read_limit: listing::ReadLimit) -> Self {
+        self.attempt_cap = Some(cap);
+        self.read_limit = read_limit;
+        self
     }
 
     pub fn pool(&self) -> &Pool {
@@ -223,6 +238,7 @@ impl Database {
         E: From<Error>,
     {
         let budget = BUDGET.try_with(Cell::get).unwrap_or(self.statement_timeout);
+        let budget = self.attempt_cap.map_or(budget, |cap| cap.min(budget));
         let started = Instant::now();
         let outcome = tokio::time::timeout(budget, async {
             let mut held = Held(Some(conn(&self.pool).await?));

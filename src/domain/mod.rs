@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod clock;
+pub mod consistency;
 pub mod cursor;
 pub mod devices;
 pub mod error;
@@ -48,11 +49,15 @@ pub struct Signing {
     pub tokens: tokens::Tokens,
     pub cursors: cursor::Cursors,
     pub devices: devices::DeviceTokens,
+    pub consistency: consistency::ConsistencyTokens,
 }
 
 impl Services {
+    /// Services on `db` (the primary), with anonymous product reads
+    /// routed by `reads`.
     pub fn new(
         db: Database,
+        reads: crate::db::replicas::Reads,
         signing: Signing,
         passwords: passwords::Passwords,
         policies: Policies,
@@ -76,8 +81,10 @@ impl Services {
             ),
             catalog: catalog::Catalog::new(
                 db.clone(),
+                reads,
                 clock.clone(),
                 signing.cursors,
+                signing.consistency,
                 policies.scan_slots,
             ),
             db,

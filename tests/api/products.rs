@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, WITH_ADMIN, assert_problem};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, WITH_ADMIN, assert_problem, send};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_returns_201_with_location_and_the_product() {
@@ -387,4 +387,52 @@ async fn an_admin_may_delete_any_product() {
     let admin_token = app.access_token("boss", ADMIN_PASSWORD).await;
     assert_eq!(app.delete_product(&admin_token, id).await.status(), 204);
     assert_problem(app.get_product(id).await, 404, None).await;
+}
+
+/// Without replicas or a binary log (the shared test server keeps none),
+/// writes answer no consistency token, and reads take any well-formed
+/// one: there is only the primary to read from. A malformed one, or two,
+/// is the caller's mistake, named.
+#[tokio::test(flavor = "multi_thread")]
+async fn consistency_tokens_are_checked_for_shape_and_otherwise_read_from_the_primary() {
+    let app = TestApp::spawn().await;
+    let user = app.new_user("tokened").await;
+    let created = app
+        .create_product(&user.access_token, &json!({"name": "Lamp", "price": 5.0}))
+        .await;
+    assert_eq!(created.status(), 201);
+    assert!(created.headers().get("catalog-consistency").is_none());
+    let product: Value = created.json().await.unwrap();
+    let path = format!("/api/products/{}", product["id"]);
+    let foreign = "MC0xLTQy.AAAAAAAAAAAAAAAAAAAAAA";
+    for path in [path.as_str(), "/api/products"] {
+        let read = send(
+            app.client
+                .get(app.url(path))
+                .header("catalog-consistency", foreign),
+        )
+        .await;
+        assert_eq!(read.status(), 200, "{path}");
+        for bad in [
+            "0-1-42",
+            "MC0xLTQy.short",
+            "MC0x LTQy.AAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            let refused = send(
+                app.client
+                    .get(app.url(path))
+                    .header("catalog-consistency", bad),
+            )
+            .await;
+            assert_problem(refused, 400, Some("Catalog-Consistency")).await;
+        }
+        let twice = send(
+            app.client
+                .get(app.url(path))
+                .header("catalog-consistency", foreign)
+                .header("catalog-consistency", foreign),
+        )
+        .await;
+        assert_problem(twice, 400, Some("Catalog-Consistency")).await;
+    }
 }

@@ -1,6 +1,6 @@
 //! The real binary against a database server of its own: one that stops
-//! answering (frozen, with the project's nginx in front or not) and one
-//! that requires TLS. Each test starts a private MariaDB from the
+//! answering (frozen, with the project's nginx in front or not), one
+//! that requires TLS, and a replicating primary and replica. Each test starts a private MariaDB from the
 //! machine's `mariadb-install-db` and `mariadbd` (Debian: mariadb-server),
 //! and the TLS tests make certificates with `openssl`. So it is built only
 //! with the `external-tools` feature, which `scripts/test.sh` turns on.
@@ -17,5 +17,8 @@ mod helpers;
 mod mariadb;
 #[path = "../support/nginx.rs"]
 mod nginx;
+mod replicas;
+#[path = "../support/replication.rs"]
+mod replication;
 mod stalls;
 mod tls;

@@ -443,6 +443,15 @@ async fn the_micro_cache_keeps_anonymous_reads_and_never_a_callers_own() {
     )
     .await;
     assert_eq!(cache_status(&with_cookie), "BYPASS");
+    // A read that asks to see a given write: a copy may predate it.
+    let with_token = send(
+        client
+            .get(nginx.url("/api/products"))
+            .header("catalog-consistency", "MC0xLTQy.AAAAAAAAAAAAAAAAAAAAAA"),
+    )
+    .await;
+    assert_eq!(with_token.status(), 200);
+    assert_eq!(cache_status(&with_token), "BYPASS");
     for _ in 0..3 {
         for (user, own, other) in [
             (&alice, "Alice's lamp", "Bob's mug"),

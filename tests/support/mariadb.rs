@@ -133,6 +133,18 @@ impl PrivateMariaDb {
         format!("mysql://root@127.0.0.1:{}", self.port)
     }
 
+    /// Kills the server at once (SIGKILL), as a crash or a lost host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a killed server again on the same data and port.
+    pub async fn start_again(&mut self) {
+        self.child = Self::spawn(&self.dir, self.port, &self.extra);
+        self.wait_until_up().await;
+    }
+
     /// Freezes the server, as a stuck disk or a paused VM would.
     pub fn stop(&self) {
         signal(self.child.id(), "STOP");

@@ -23,12 +23,15 @@ use std::time::Duration;
 use diesel_async::AsyncConnection;
 use tokio::sync::Semaphore;
 
+use crate::db::listing::ReadLimit;
 use crate::db::products::ProductChanges;
+use crate::db::replicas::{Committed, Consistency, ReadFuture, Reads};
 use crate::db::{self, Conn, Database, models::NewProductRow};
 use crate::metric_names as names;
 
 use super::accounts::Role;
 use super::clock::{Clock, after};
+use super::consistency::ConsistencyTokens;
 use super::cursor::Cursors;
 use super::error::{Error, Failures, Kind, Result};
 use super::price::Price;
@@ -45,6 +48,17 @@ pub const SCAN_SLOT_WAIT: Duration = Duration::from_millis(250);
 pub struct Created {
     pub product: Product,
     pub replayed: bool,
+    /// The consistency token of the write (see [`Written`]).
+    pub consistency: Option<String>,
+}
+
+/// A write's outcome, and its consistency token: a later read that brings
+/// it sees this write, whichever database serves it. `None` when the
+/// database keeps no replication position (no binary log).
+#[derive(Debug, Clone)]
+pub struct Written<T> {
+    pub value: T,
+    pub consistency: Option<String>,
 }
 
 /// The catalog. List reads that may examine many index entries (any
@@ -52,11 +66,18 @@ pub struct Created {
 /// scan slots while they run: a bulkhead, so a flood of them can hold at
 /// most that many pooled connections, and plain pages, single products,
 /// logins and writes never queue behind them.
+///
+/// Writes, and the caller's own list, go to the primary (`db`); the
+/// public list and single products go where `reads` routes them: a
+/// healthy replica that has what the caller's consistency token asks for,
+/// or else the primary.
 #[derive(Clone)]
 pub struct Catalog {
     db: Database,
+    reads: Reads,
     clock: Clock,
     cursors: Cursors,
+    consistency: ConsistencyTokens,
     scans: Arc<Semaphore>,
 }
 
@@ -73,52 +94,94 @@ impl Catalog {
     pub const DELETE_FAILURES: Failures =
         &[Kind::NotFound, Kind::Forbidden, Kind::PreconditionFailed];
 
-    pub fn new(db: Database, clock: Clock, cursors: Cursors, scan_slots: usize) -> Self {
+    pub fn new(
+        db: Database,
+        reads: Reads,
+        clock: Clock,
+        cursors: Cursors,
+        consistency: ConsistencyTokens,
+        scan_slots: usize,
+    ) -> Self {
         metrics::counter!(names::LIST_SCAN_REFUSED).increment(0);
         db::listing::publish_metrics();
         Self {
             db,
+            reads,
             clock,
             cursors,
+            consistency,
             scans: Arc::new(Semaphore::new(scan_slots.max(1))),
         }
     }
 
     /// A page of products: all, or the caller's, kept by `filters`, in
-    /// `sort` order.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn list(&self, request: PageRequest) -> Result<Page> {
-        let mut query = request.query(&self.cursors)?;
+    /// `sort` order. The public list sees at least what `token` (a
+    /// consistency token from a write) names.
+    #[tracing::instrument(level = "debug", skip(self, token))]
+    pub async fn list(&self, request: PageRequest, token: Option<&str>) -> Result<Page> {
+        let query = request.query(&self.cursors)?;
         let _slot = if query.may_examine_many() {
             Some(self.scan_slot().await?)
         } else {
             None
         };
+        let route = match request.scope {
+            Scope::All => Some(self.consistency.read(token)),
+            Scope::OwnedBy(_) => None,
+        };
+        let (scope, owner_name) = (request.scope, request.filters.owner.clone());
         let read = self
-            .db
-            .run(async |conn| {
-                query.owner = match (request.scope, &request.filters.owner) {
-                    (Scope::OwnedBy(id), _) => Some(id),
-                    (Scope::All, None) => None,
-                    (Scope::All, Some(name)) => {
-                        let key = login_key(name.as_str());
-                        let user =
-                            db::users::find_by_login_key(conn, db::users::LoginKey::Username(&key))
-                                .await?;
-                        match user {
-                            Some(user) => Some(user.id),
-                            // Nobody by that name: nothing to show.
-                            None => return Ok(None),
+            .read(route, move |conn, limit| {
+                let (mut query, owner_name) = (query.clone(), owner_name.clone());
+                Box::pin(async move {
+                    query.owner = match (scope, owner_name) {
+                        (Scope::OwnedBy(id), _) => Some(id),
+                        (Scope::All, None) => None,
+                        (Scope::All, Some(name)) => {
+                            let key = login_key(name.as_str());
+                            let login = db::users::LoginKey::Username(&key);
+                            match db::users::find_by_login_key(conn, login).await? {
+                                Some(user) => Some(user.id),
+                                // Nobody by that name: nothing to show.
+                                None => return Ok(None),
+                            }
                         }
-                    }
-                };
-                let read = db::listing::page(conn, self.db.read_limit(), &query).await?;
-                Ok::<_, Error>(Some(read))
+                    };
+                    Ok(Some(db::listing::page(conn, limit, &query).await?))
+                })
             })
             .await?;
         match read {
             Some(read) => request.page(read, &self.cursors),
             None => Ok(Page::empty()),
+        }
+    }
+
+    /// Runs a read on the primary (`route` `None`), or where the replicas
+    /// route it for that consistency.
+    async fn read<T>(
+        &self,
+        route: Option<Consistency>,
+        work: impl for<'c> Fn(&'c mut Conn, ReadLimit) -> ReadFuture<'c, T> + Send + Sync,
+    ) -> Result<T> {
+        Ok(match route {
+            Some(consistency) => self.reads.run(&consistency, work).await?,
+            None => {
+                let limit = self.db.read_limit();
+                self.db.run(async |conn| work(conn, limit).await).await?
+            }
+        })
+    }
+
+    /// The token for what `conn` just committed; none when the server
+    /// keeps no position, or cannot say (the write stands either way).
+    async fn token_after(&self, conn: &mut Conn, which: Committed) -> Option<String> {
+        match db::replicas::position(conn, self.db.read_limit(), which).await {
+            Ok(position) => position.map(|position| self.consistency.issue(&position)),
+            Err(err) => {
+                tracing::warn!(error = %crate::telemetry::error_chain(&err), "could not read the replication position of a write");
+                None
+            }
         }
     }
 
@@ -135,11 +198,15 @@ impl Catalog {
         }
     }
 
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn get(&self, id: i64) -> Result<Product> {
-        self.db
-            .run(async |conn| find(conn, id).await)
+    /// Product `id`, as at least recent as `token` (a consistency token
+    /// from a write) names.
+    #[tracing::instrument(level = "debug", skip(self, token))]
+    pub async fn get(&self, id: i64, token: Option<&str>) -> Result<Product> {
+        let route = Some(self.consistency.read(token));
+        self.read(route, move |conn, _| Box::pin(db::products::find(conn, id)))
             .await?
+            .map(Product::try_from)
+            .transpose()?
             .ok_or(Error::NotFound)
     }
 
@@ -155,63 +222,78 @@ impl Catalog {
         key: Option<&[u8]>,
     ) -> Result<Created> {
         let Some(key) = key else {
-            let product = self
+            return self
                 .db
                 .run(async |conn| {
-                    conn.transaction::<_, Error, _>(async |conn| {
-                        self.insert(conn, owner_id, &product).await
+                    let product = conn
+                        .transaction::<_, Error, _>(async |conn| {
+                            self.insert(conn, owner_id, &product).await
+                        })
+                        .await?;
+                    Ok(Created {
+                        product,
+                        replayed: false,
+                        consistency: self.token_after(conn, Committed::Own).await,
                     })
-                    .await
                 })
-                .await?;
-            return Ok(Created {
-                product,
-                replayed: false,
-            });
+                .await;
         };
         let key_hash = idempotency::key_digest(key);
         let request_hash = idempotency::request_digest(&product);
         let now = self.clock.now();
         self.db
             .run(async |conn| {
-                conn.transaction::<_, Error, _>(async |conn| {
-                    db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now).await?;
-                    let claimed = db::idempotency_keys::claim(
-                        conn,
-                        owner_id,
-                        &key_hash,
-                        &request_hash,
-                        now,
-                        after(now, IDEMPOTENCY_TTL),
-                    )
-                    .await?;
-                    if !claimed {
-                        // Another request with this key got there first
-                        // (and, if it was still running, has finished: the
-                        // claim waited for its row).
-                        let earlier = db::idempotency_keys::find(conn, owner_id, &key_hash)
-                            .await?
-                            .ok_or_else(|| Error::internal("an idempotency key vanished"))?;
-                        if earlier.request_hash != request_hash {
-                            return Err(Error::IdempotencyKeyReused);
+                let mut created = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now)
+                            .await?;
+                        let claimed = db::idempotency_keys::claim(
+                            conn,
+                            owner_id,
+                            &key_hash,
+                            &request_hash,
+                            now,
+                            after(now, IDEMPOTENCY_TTL),
+                        )
+                        .await?;
+                        if !claimed {
+                            // Another request with this key got there first
+                            // (and, if it was still running, has finished: the
+                            // claim waited for its row).
+                            let earlier = db::idempotency_keys::find(conn, owner_id, &key_hash)
+                                .await?
+                                .ok_or_else(|| Error::internal("an idempotency key vanished"))?;
+                            if earlier.request_hash != request_hash {
+                                return Err(Error::IdempotencyKeyReused);
+                            }
+                            let created = earlier.created.ok_or_else(|| {
+                                Error::internal("an idempotency key without its product")
+                            })?;
+                            return Ok(Created {
+                                product: idempotency::restore(&created)?,
+                                replayed: true,
+                                consistency: None,
+                            });
                         }
-                        let created = earlier.created.ok_or_else(|| {
-                            Error::internal("an idempotency key without its product")
-                        })?;
-                        return Ok(Created {
-                            product: idempotency::restore(&created)?,
-                            replayed: true,
-                        });
-                    }
-                    let product = self.insert(conn, owner_id, &product).await?;
-                    let snapshot = idempotency::snapshot(&product)?;
-                    db::idempotency_keys::record(conn, owner_id, &key_hash, &snapshot).await?;
-                    Ok(Created {
-                        product,
-                        replayed: false,
+                        let product = self.insert(conn, owner_id, &product).await?;
+                        let snapshot = idempotency::snapshot(&product)?;
+                        db::idempotency_keys::record(conn, owner_id, &key_hash, &snapshot).await?;
+                        Ok(Created {
+                            product,
+                            replayed: false,
+                            consistency: None,
+                        })
                     })
-                })
-                .await
+                    .await?;
+                // A replay's write was an earlier request's: everything
+                // committed so far covers it.
+                let which = if created.replayed {
+                    Committed::Latest
+                } else {
+                    Committed::Own
+                };
+                created.consistency = self.token_after(conn, which).await;
+                Ok(created)
             })
             .await
     }
@@ -248,7 +330,7 @@ impl Catalog {
         id: i64,
         expected: Expected,
         edit: ProductEdit,
-    ) -> Result<Product> {
+    ) -> Result<Written<Product>> {
         if edit.is_empty() {
             return Err(Error::Invalid {
                 field: "body",
@@ -276,16 +358,21 @@ impl Catalog {
                 self.authorize(conn, caller, id).await?;
                 // The row stays locked from the check to the commit, so
                 // of two edits expecting the same version one succeeds.
-                conn.transaction::<_, Error, _>(async |conn| {
-                    lock_at_expected(conn, id, &expected).await?;
-                    db::products::update(conn, id, &changes, now).await?;
-                    let edited = find(conn, id)
-                        .await?
-                        .ok_or_else(|| Error::internal("a locked product vanished"))?;
-                    index(conn, &edited, before).await?;
-                    Ok(edited)
+                let edited = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        lock_at_expected(conn, id, &expected).await?;
+                        db::products::update(conn, id, &changes, now).await?;
+                        let edited = find(conn, id)
+                            .await?
+                            .ok_or_else(|| Error::internal("a locked product vanished"))?;
+                        index(conn, &edited, before).await?;
+                        Ok(edited)
+                    })
+                    .await?;
+                Ok(Written {
+                    value: edited,
+                    consistency: self.token_after(conn, Committed::Own).await,
                 })
-                .await
             })
             .await
     }
@@ -293,7 +380,7 @@ impl Catalog {
     /// Deletes a product. Only its owner or an admin may, and only at a
     /// version `expected` allows.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn delete(&self, caller: i64, id: i64, expected: Expected) -> Result<()> {
+    pub async fn delete(&self, caller: i64, id: i64, expected: Expected) -> Result<Written<()>> {
         self.db
             .run(async |conn| {
                 self.authorize(conn, caller, id).await?;
@@ -305,7 +392,11 @@ impl Catalog {
                     db::products::delete(conn, id).await?;
                     Ok(())
                 })
-                .await
+                .await?;
+                Ok(Written {
+                    value: (),
+                    consistency: self.token_after(conn, Committed::Own).await,
+                })
             })
             .await
     }
