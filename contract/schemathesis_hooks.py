@@ -48,3 +48,31 @@ class CatalogTokens:
         kind = "refresh_token" if operation_id in REFRESH_OPERATIONS else "access_token"
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {data[kind]}"
+
+
+# Public product reads may be served by a read replica. A client that
+# follows the contract passes the last write's Catalog-Consistency token to
+# the reads after it; without it, a read right after a create (as the
+# stateful phase makes through the Location link) may rightly miss the
+# product for a moment. So reads generated without the header get the
+# last token seen; generated (or malformed) ones are left as they are.
+_last_consistency_token = None
+READ_OPERATIONS = {"getProduct", "listProducts"}
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    global _last_consistency_token
+    tokens = response.headers.get("catalog-consistency")
+    if tokens and 200 <= response.status_code < 300:
+        _last_consistency_token = tokens[0]
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    operation_id = case.operation.definition.raw.get("operationId")
+    if operation_id not in READ_OPERATIONS or _last_consistency_token is None:
+        return
+    case.headers = case.headers or {}
+    if not any(name.lower() == "catalog-consistency" for name in case.headers):
+        case.headers["Catalog-Consistency"] = _last_consistency_token

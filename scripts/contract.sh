@@ -9,11 +9,12 @@
 #      stateful link-following, with a pinned seed.
 # Tool versions are pinned in contract/package-lock.json and
 # contract/requirements.txt. Generated code goes to contract/generated/
-# (ignored). The database is TEST_DATABASE_URL's server, as in test.sh.
+# (ignored). The database is a replicating MariaDB primary and replica of
+# its own (scripts/replica-pair.sh), so the scenarios' consistency tokens
+# are real GTID positions and their reads may be served by the replica.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DB_SERVER=$(printenv TEST_DATABASE_URL || echo mysql://root@127.0.0.1:3306)
 # shellcheck source=scripts/common.sh
 source scripts/common.sh
 CONTRACT=contract
@@ -27,7 +28,7 @@ cleanup() {
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    sql "DROP DATABASE IF EXISTS \`$database\`" >/dev/null 2>&1 || true
+    scripts/replica-pair.sh stop "$work/pair" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,10 +63,13 @@ step_done "install pinned tools (npm ci, pip)"
 
 step "service"
 cargo build --quiet --bin catalog
+pair=$(scripts/replica-pair.sh start "$work/pair")
+DB_SERVER=$(sed -n 's/^PRIMARY_URL=//p' <<<"$pair")
+replica=$(sed -n 's/^REPLICA_URL=//p' <<<"$pair")
 sql "CREATE DATABASE \`$database\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 port=$(free_port)
 base="http://127.0.0.1:$port"
-DATABASE_URL="$DB_SERVER/$database" \
+DATABASE_URL="$DB_SERVER/$database" DATABASE_REPLICA_URLS="$replica/$database" \
     JWT_SECRET_KEY="contract-$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
     LISTEN_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 \
     LOGIN_MAX_FAILURES=1000000 LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \
@@ -74,7 +78,7 @@ DATABASE_URL="$DB_SERVER/$database" \
     target/debug/catalog serve > "$work/app.log" 2>&1 &
 app_pid=$!
 wait_for "$base/readyz"
-step_done "build and start the service"
+step_done "build and start the service (on a primary and a replica)"
 
 step "spec lint (Redocly)"
 (cd "$CONTRACT" && npx --no-install redocly lint ../openapi/openapi.json --config redocly.yaml --format=stylish 2>&1 |

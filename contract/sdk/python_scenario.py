@@ -2,7 +2,8 @@
 openapi-python-client: signup, login, create a product (and retry it with
 its Idempotency-Key), list mine, get it, edit it with If-Match, search,
 filter and sort, page through the public list, refresh, delete, confirm
-404.
+404. Public reads may be served by a read replica, so each one after a
+write passes that write's Catalog-Consistency token.
 
 Usage: python_scenario.py BASE_URL (with the generated package on
 PYTHONPATH).
@@ -64,9 +65,14 @@ def main(base_url: str) -> None:
     retried = create_product.sync_detailed(client=me, body=body, idempotency_key=key)
     assert retried.status_code == 201 and retried.headers.get("idempotent-replayed") == "true", retried
     assert isinstance(retried.parsed, Product) and retried.parsed.id == created.id
+    # The write's consistency token: a read that passes it sees the write,
+    # even from a replica that has not applied it yet.
+    token = first.headers["catalog-consistency"]
+    assert token and retried.headers["catalog-consistency"], (first.headers, retried.headers)
 
     # Edit with the version just read; the old version is then stale.
-    read = get_product.sync_detailed(client=public, id=created.id)
+    read = get_product.sync_detailed(client=public, id=created.id, catalog_consistency=token)
+    assert read.status_code == 200, read
     etag = read.headers["etag"]
     edited = edit_product.sync_detailed(
         client=me, id=created.id, body=EditProductRequest(price=21.5, description=None), if_match=etag
@@ -74,24 +80,30 @@ def main(base_url: str) -> None:
     assert edited.status_code == 200 and isinstance(edited.parsed, Product), edited
     assert edited.parsed.price == 21.5 and edited.parsed.description is None
     assert edited.headers["etag"] != etag
+    token = edited.headers["catalog-consistency"]
     stale = edit_product.sync_detailed(client=me, id=created.id, body=EditProductRequest(price=1), if_match=etag)
     assert stale.status_code == 412 and isinstance(stale.parsed, Problem), stale
-    unchanged = get_product.sync_detailed(client=public, id=created.id, if_none_match=edited.headers["etag"])
+    assert "catalog-consistency" not in stale.headers, "a refused write has no token"
+    unchanged = get_product.sync_detailed(
+        client=public, id=created.id, if_none_match=edited.headers["etag"], catalog_consistency=token
+    )
     assert unchanged.status_code == 304, unchanged
 
     mine = list_my_products.sync(client=me)
     assert isinstance(mine, ProductPage), mine
     assert [p.id for p in mine.items] == [created.id]
 
-    fetched = get_product.sync(client=public, id=created.id)
-    assert isinstance(fetched, Product) and fetched.name == "Python cup ☕"
+    fetched = get_product.sync(client=public, id=created.id, catalog_consistency=token)
+    assert isinstance(fetched, Product) and fetched.name == "Python cup ☕" and fetched.price == 21.5
 
     for i in range(4):
-        extra = create_product.sync(client=me, body=CreateProductRequest(name=f"extra {i}", price=1.5))
-        assert isinstance(extra, Product)
+        extra = create_product.sync_detailed(client=me, body=CreateProductRequest(name=f"extra {i}", price=1.5))
+        assert isinstance(extra.parsed, Product)
+        # Positions only grow: the last write's token covers the others.
+        token = extra.headers["catalog-consistency"]
     seen, cursor, pages = [], UNSET, 0
     while True:
-        page = list_products.sync(client=public, limit=2, cursor=cursor)
+        page = list_products.sync(client=public, limit=2, cursor=cursor, catalog_consistency=token)
         assert isinstance(page, ProductPage), page
         seen += [p.id for p in page.items]
         pages += 1
@@ -104,11 +116,15 @@ def main(base_url: str) -> None:
     # Search, filter and sort: the typed enum and numbers of the spec.
     found = list_my_products.sync(client=me, q="CUP", sort=ProductSort("price"))
     assert isinstance(found, ProductPage) and [p.id for p in found.items] == [created.id], found
-    cheapest = list_products.sync(client=public, owner=name, sort=ProductSort("price"), max_price=5.0)
+    cheapest = list_products.sync(
+        client=public, owner=name, sort=ProductSort("price"), max_price=5.0, catalog_consistency=token
+    )
     assert isinstance(cheapest, ProductPage), cheapest
     prices = [p.price for p in cheapest.items]
     assert prices == sorted(prices) and len(prices) == 4 and max(prices) <= 5.0, prices
-    by_name = list_products.sync(client=public, owner=name, sort=ProductSort("-name"), min_price=1.5)
+    by_name = list_products.sync(
+        client=public, owner=name, sort=ProductSort("-name"), min_price=1.5, catalog_consistency=token
+    )
     assert isinstance(by_name, ProductPage), by_name
     assert by_name.items[0].name == "Python cup ☕", [p.name for p in by_name.items]
 
@@ -118,8 +134,9 @@ def main(base_url: str) -> None:
 
     deleted = delete_product.sync_detailed(client=me, id=created.id)
     assert deleted.status_code == 204, deleted
+    token = deleted.headers["catalog-consistency"]
 
-    gone = get_product.sync_detailed(client=public, id=created.id)
+    gone = get_product.sync_detailed(client=public, id=created.id, catalog_consistency=token)
     assert gone.status_code == 404 and isinstance(gone.parsed, Problem), gone
     assert gone.parsed.status == 404
     print("python SDK scenario: ok")

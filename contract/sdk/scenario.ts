@@ -2,7 +2,8 @@
 // @hey-api/openapi-ts: signup, login, create a product (and retry it with
 // its Idempotency-Key), list mine, get it, edit it with If-Match, search,
 // filter and sort, page through the public list, refresh, delete, confirm
-// 404.
+// 404. Public reads may be served by a read replica, so each one after a
+// write passes that write's Catalog-Consistency token.
 //
 // Usage: tsx sdk/scenario.ts BASE_URL
 
@@ -64,9 +65,23 @@ const retried = await createProduct({
 });
 assert.equal(retried.response.headers.get("idempotent-replayed"), "true");
 assert.equal(retried.data.id, product.id);
+// The write's consistency token: a read that passes it sees the write,
+// even from a replica that has not applied it yet.
+const tokenOf = (response: Response): string => {
+  const token = response.headers.get("catalog-consistency");
+  assert.ok(token, "a write answers a consistency token");
+  return token;
+};
+let token = tokenOf(created.response);
+tokenOf(retried.response);
 
 // Edit with the version just read; the old version is then stale.
-const read = await getProduct({ client: open, path: { id: product.id }, throwOnError: true });
+const read = await getProduct({
+  client: open,
+  path: { id: product.id },
+  headers: { "Catalog-Consistency": token },
+  throwOnError: true,
+});
 const etag = read.response.headers.get("etag") ?? "";
 const edited = await editProduct({
   client: me,
@@ -78,6 +93,7 @@ const edited = await editProduct({
 assert.equal(edited.data.price, 21.5);
 assert.equal(edited.data.description, null);
 assert.notEqual(edited.response.headers.get("etag"), etag);
+token = tokenOf(edited.response);
 const stale = await editProduct({
   client: me,
   path: { id: product.id },
@@ -93,17 +109,30 @@ assert.deepEqual(
   [product.id],
 );
 
-const fetched = await getProduct({ client: open, path: { id: product.id }, throwOnError: true });
+const fetched = await getProduct({
+  client: open,
+  path: { id: product.id },
+  headers: { "Catalog-Consistency": token },
+  throwOnError: true,
+});
 assert.equal(fetched.data.name, "TypeScript mug ☕");
+assert.equal(fetched.data.price, 21.5);
 
 for (let i = 0; i < 4; i++) {
-  await createProduct({ client: me, body: { name: `extra ${i}`, price: 2.5 }, throwOnError: true });
+  const extra = await createProduct({ client: me, body: { name: `extra ${i}`, price: 2.5 }, throwOnError: true });
+  // Positions only grow: the last write's token covers the others.
+  token = tokenOf(extra.response);
 }
 const seen: number[] = [];
 let cursor: string | undefined;
 let pages = 0;
 do {
-  const page = await listProducts({ client: open, query: { limit: 2, cursor }, throwOnError: true });
+  const page = await listProducts({
+    client: open,
+    query: { limit: 2, cursor },
+    headers: { "Catalog-Consistency": token },
+    throwOnError: true,
+  });
   seen.push(...page.data.items.map((p) => p.id));
   pages += 1;
   cursor = page.data.next_cursor ?? undefined;
@@ -120,6 +149,7 @@ assert.deepEqual(
 const cheapest = await listProducts({
   client: open,
   query: { owner: name, sort: "price", max_price: 5 },
+  headers: { "Catalog-Consistency": token },
   throwOnError: true,
 });
 const prices = cheapest.data.items.map((p) => p.price);
@@ -128,6 +158,7 @@ assert.equal(prices.length, 4);
 const byName = await listProducts({
   client: open,
   query: { owner: name, sort: "-name", min_price: 2.5 },
+  headers: { "Catalog-Consistency": token },
   throwOnError: true,
 });
 assert.equal(byName.data.items[0]?.name, "TypeScript mug ☕");
@@ -137,8 +168,13 @@ me = withToken(pair.data.access_token);
 
 const deleted = await deleteProduct({ client: me, path: { id: product.id } });
 assert.equal(deleted.response.status, 204);
+token = tokenOf(deleted.response);
 
-const gone = await getProduct({ client: open, path: { id: product.id } });
+const gone = await getProduct({
+  client: open,
+  path: { id: product.id },
+  headers: { "Catalog-Consistency": token },
+});
 assert.equal(gone.response.status, 404);
 const problem: Problem | undefined = gone.error;
 assert.equal(problem?.status, 404);
