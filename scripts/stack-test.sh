@@ -6,8 +6,9 @@
 # problem+json errors, security headers, 413 and 429; the app
 # container's hardening (from `docker inspect`); two replicas serving,
 # and the monitoring profile's Prometheus scraping both; data kept across
-# `down` and `up -d`. Everything is torn down, volumes included, whatever
-# happens.
+# `down` and `up -d`; the replicas profile's read replica, seeded from the
+# primary and serving the public catalog. Everything is torn down,
+# volumes included, whatever happens.
 #
 # Needs Docker (or a Docker-compatible engine) with Compose v2, curl and
 # jq. Prints each check, then "N passed, N failed"; exits 1 if any failed.
@@ -80,7 +81,8 @@ teardown() {
         return
     fi
     echo "==> tearing down (project $project, volumes included)"
-    (cd "$copy" && docker compose --profile monitoring down -v --remove-orphans --timeout 10 >/dev/null 2>&1)
+    (cd "$copy" && docker compose --profile monitoring --profile replicas down -v --remove-orphans \
+        --timeout 10 >/dev/null 2>&1)
     rm -rf "$work"
 }
 finish() {
@@ -327,7 +329,7 @@ if docker image inspect "$prometheus_image" >/dev/null 2>&1; then
     done
     check "Prometheus scrapes both replicas (${scraped:-0} of 2 up)" [ "$scraped" = 2 ]
     rules=$(prometheus_query rules | jq '[.data.groups[].rules[]] | length')
-    check "Prometheus loaded the alert rules (${rules:-0} of 5)" [ "${rules:-0}" = 5 ]
+    check "Prometheus loaded the alert rules (${rules:-0} of 6)" [ "${rules:-0}" = 6 ]
     # A login now, counted by whichever replica serves it, is seen by the
     # next scrape (every 15 s).
     request POST /api/auth/login -H 'content-type: application/json' \
@@ -345,6 +347,53 @@ else
     echo "==> SKIPPED the monitoring profile: $prometheus_image cannot be pulled here," \
         "and PROMETHEUS_STANDIN_BASE names no image to build a stand-in from" >&2
 fi
+
+# 6c. The replicas profile: a read replica seeded from the primary and
+# following it by GTID; the app reads the public catalog from it, and a
+# read with a write's consistency token sees that write.
+echo "==> docker compose --profile replicas up -d (a read replica)"
+mysql_password=$(sed -n 's/^MYSQL_PASSWORD=//p' .env)
+root_password=$(sed -n 's/^MYSQL_ROOT_PASSWORD=//p' .env)
+{
+    echo "MYSQL_REPLICATION_PASSWORD=$(random_hex 24)"
+    echo "DATABASE_REPLICA_URLS=mysql://catalog:$mysql_password@mysql-replica:3306/catalog"
+} >>.env
+docker compose --profile replicas up -d >>"$work/up.log" 2>&1
+check "the replica is healthy" wait_healthy mysql-replica 1 240
+check "ready through nginx with the replica" wait_ready 180
+on_replica() {
+    docker compose --profile replicas exec -T mysql-replica \
+        mysql -uroot -p"$root_password" -N -e "$1" 2>/dev/null | tr -d '\r'
+}
+request POST /api/products "${auth[@]}" -H 'content-type: application/json' \
+    -d '{"name": "Replicated lamp", "price": 3}'
+token=$(header Catalog-Consistency)
+replicated_id=$(json .id)
+[ "$status" = 201 ] && [ -n "$token" ]
+verdict $? "a create answers a consistency token ($status)"
+request GET "/api/products/$replicated_id" -H "catalog-consistency: $token"
+[ "$status" = 200 ] && [ "$(json .name)" = "Replicated lamp" ]
+verdict $? "a read with its token sees it ($status)"
+copied=""
+for _ in $(seq 30); do
+    copied=$(on_replica "SELECT COUNT(*) FROM catalog.products WHERE id = $replicated_id")
+    [ "$copied" = 1 ] && break
+    sleep 1
+done
+check "the replica has the new product (${copied:-no answer})" [ "$copied" = 1 ]
+check "the replica is read-only" [ "$(on_replica 'SELECT @@read_only')" = 1 ]
+# Reads on the replica show in its statement counter (the app's status
+# checks are SHOW statements, not SELECTs).
+selects() { on_replica "SHOW GLOBAL STATUS LIKE 'Com_select'" | awk '{print $2}'; }
+before=$(selects)
+for i in $(seq 10); do
+    curl -s -o /dev/null "$base/api/products?limit=1&replica=$i$(random_hex 3)"
+done
+after=$(selects)
+[ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -ge 10 ]
+verdict $? "anonymous reads are served by the replica (${before:-?} -> ${after:-?} SELECTs there)"
+docker compose --profile replicas rm -sf mysql-replica >>"$work/up.log" 2>&1
+sed -i.orig -e '/^MYSQL_REPLICATION_PASSWORD=/d' -e '/^DATABASE_REPLICA_URLS=/d' .env && rm -f .env.orig
 
 # 7. Down and up again: the data stays.
 echo "==> docker compose down; docker compose up -d"

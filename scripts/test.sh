@@ -80,7 +80,7 @@ if ! command -v shellcheck >/dev/null 2>&1; then
     echo "error: shellcheck is not installed (Debian: apt-get install shellcheck)" >&2
     exit 1
 fi
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh .ci/run docker/mysql/replica/*.sh
 
 stage "cargo fmt --check"
 cargo fmt --check

@@ -156,6 +156,8 @@ fn the_monitoring_profile_adds_prometheus_and_grafana_wired_to_the_repo_files() 
         let profiles = service.get("profiles").cloned().unwrap_or_default();
         if name == "prometheus" || name == "grafana" {
             assert_eq!(profiles, serde_json::json!(["monitoring"]), "{name}");
+        } else if name == "mysql-replica" {
+            assert_eq!(profiles, serde_json::json!(["replicas"]), "{name}");
         } else {
             assert!(profiles.is_null(), "{name} is in a profile: {profiles}");
         }
@@ -238,5 +240,93 @@ fn the_monitoring_profile_adds_prometheus_and_grafana_wired_to_the_repo_files() 
     assert!(
         scrape.contains("names: [app]") && scrape.contains("port: 9000"),
         "{scrape}"
+    );
+}
+
+#[test]
+fn the_primary_keeps_a_gtid_binary_log_and_the_replicas_profile_adds_a_seeded_replica() {
+    // In every profile: turning GTIDs on later needs a restart.
+    let plain = resolved(ENV).unwrap();
+    let command = |service: &Value| -> Vec<String> {
+        service["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| arg.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let primary = command(&plain["services"]["mysql"]);
+    for flag in [
+        "--server-id=1",
+        "--log-bin=mysql-bin",
+        "--loose-gtid-mode=ON",
+        "--loose-enforce-gtid-consistency=ON",
+    ] {
+        assert!(primary.iter().any(|arg| arg == flag), "{flag}: {primary:?}");
+    }
+    // Without a replica URL the app reads from the primary alone.
+    assert_eq!(
+        plain["services"]["app"]["environment"]["DATABASE_REPLICA_URLS"],
+        ""
+    );
+
+    let url = "mysql://catalog:db-pass-123@mysql-replica:3306/catalog";
+    let env =
+        format!("{ENV}MYSQL_REPLICATION_PASSWORD=repl-pass-789\nDATABASE_REPLICA_URLS={url}\n");
+    let config = resolved_with(&env, &["--profile", "replicas"]).unwrap();
+    let (replica, app) = (
+        &config["services"]["mysql-replica"],
+        &config["services"]["app"],
+    );
+    assert_eq!(replica["image"], config["services"]["mysql"]["image"]);
+    assert!(
+        replica.get("ports").is_none(),
+        "the replica is not published"
+    );
+    let flags = command(replica);
+    for flag in ["--server-id=2", "--loose-gtid-mode=ON", "--read-only=ON"] {
+        assert!(flags.iter().any(|arg| arg == flag), "{flag}: {flags:?}");
+    }
+    assert_eq!(
+        replica["environment"]["MYSQL_REPLICATION_PASSWORD"],
+        "repl-pass-789"
+    );
+    assert_eq!(replica["environment"]["PRIMARY_HOST"], "mysql");
+    assert_eq!(
+        replica["depends_on"]["mysql"]["condition"],
+        "service_healthy"
+    );
+    let seeding = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/mysql/replica");
+    // `source:target:mode` here; `{source, target}` in Compose v2.
+    let mounted = replica["volumes"].as_array().unwrap().iter().any(|volume| {
+        let (source, target) = match volume.as_str() {
+            Some(short) => {
+                let mut parts = short.split(':');
+                (parts.next(), parts.next())
+            }
+            None => (volume["source"].as_str(), volume["target"].as_str()),
+        };
+        source.is_some_and(|source| Path::new(source) == seeding)
+            && target == Some("/docker-entrypoint-initdb.d")
+    });
+    assert!(mounted, "{}", replica["volumes"]);
+    assert_eq!(app["environment"]["DATABASE_REPLICA_URLS"], url);
+}
+
+#[test]
+fn replica_seeding_refuses_to_start_without_its_password() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/mysql/replica/seed-from-primary.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "replica seeding: MYSQL_REPLICATION_PASSWORD is not set: set it in .env (openssl rand -hex 24)"
     );
 }
