@@ -811,7 +811,8 @@ mod tests {
         assert_eq!(plain.max_lag, Duration::from_secs(5));
         assert_eq!(plain.causal_wait, Duration::from_millis(200));
         assert_eq!(plain.pool_size, 10);
-        let two = "mysql://reader:pw@10.0.0.7:3306/catalog, mysql://reader:pw@127.0.0.1:3307/catalog";
+        let two =
+            "mysql://reader:pw@10.0.0.7:3306/catalog, mysql://reader:pw@127.0.0.1:3307/catalog";
         let config = load(&[URL, SECRET, ("DATABASE_REPLICA_URLS", two)]).unwrap();
         let replicas = &config.database.replicas.replicas;
         assert_eq!(replicas.len(), 2);

@@ -221,7 +221,9 @@ pub async fn connect_and_migrate(
 /// The read replicas `DATABASE_REPLICA_URLS` names, each with a pool of
 /// its own (opened on first use), routed beside `primary`. A replica's
 /// read may take the list-read limit plus the causal wait before the
-/// primary is asked instead.
+/// primary is asked instead, and waits no longer than the causal wait for
+/// one of its connections: a busy replica sends reads to the primary
+/// rather than queue them.
 fn read_replicas(config: &config::DatabaseConfig, primary: &db::Database) -> db::replicas::Reads {
     let settings = &config.replicas;
     let cap = config.read_timeout + settings.causal_wait;
@@ -234,7 +236,7 @@ fn read_replicas(config: &config::DatabaseConfig, primary: &db::Database) -> db:
                 tls,
                 &db::PoolOptions {
                     max_size: settings.pool_size,
-                    acquire_timeout: config.acquire_timeout.min(cap),
+                    acquire_timeout: config.acquire_timeout.min(settings.causal_wait),
                 },
             );
             let db =

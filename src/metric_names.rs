@@ -126,9 +126,18 @@ pub mod label {
         pub const CAUSAL_TIMEOUT: &str = "causal_timeout";
         /// The replica failed the read.
         pub const REPLICA_FAILED: &str = "replica_failed";
+        /// The replica had no connection (or, for a read with a token,
+        /// no room to wait) free in time.
+        pub const REPLICA_BUSY: &str = "replica_busy";
         /// The read's consistency token came from another cluster.
         pub const FOREIGN_POSITION: &str = "foreign_position";
-        pub const ALL: [&str; 4] = [UNHEALTHY, CAUSAL_TIMEOUT, REPLICA_FAILED, FOREIGN_POSITION];
+        pub const ALL: [&str; 5] = [
+            UNHEALTHY,
+            CAUSAL_TIMEOUT,
+            REPLICA_FAILED,
+            REPLICA_BUSY,
+            FOREIGN_POSITION,
+        ];
     }
 
     /// `catalog_db_causal_waits_total{outcome}`.

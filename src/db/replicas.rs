@@ -183,6 +183,9 @@ enum Fallback {
     CausalTimeout,
     /// The replica failed the read.
     ReplicaFailed,
+    /// The replica had no connection free in time, or (for a read with a
+    /// position) as many reads waiting for positions as it takes.
+    ReplicaBusy,
     /// The read's position did not come from this cluster.
     ForeignPosition,
 }
@@ -195,6 +198,7 @@ impl Fallback {
             Self::Unhealthy => Some(reason::UNHEALTHY),
             Self::CausalTimeout => Some(reason::CAUSAL_TIMEOUT),
             Self::ReplicaFailed => Some(reason::REPLICA_FAILED),
+            Self::ReplicaBusy => Some(reason::REPLICA_BUSY),
             Self::ForeignPosition => Some(reason::FOREIGN_POSITION),
         }
     }
@@ -208,6 +212,9 @@ pub struct Replica {
     tls: DatabaseTls,
     db: Database,
     healthy: AtomicBool,
+    /// Room for reads waiting for a position: half the pool, so reads
+    /// without a token always find connections.
+    waiters: tokio::sync::Semaphore,
 }
 
 impl Replica {
@@ -216,12 +223,14 @@ impl Replica {
         let name = mysql_async::Opts::from_url(url.expose_secret())
             .map(|opts| format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port()))
             .unwrap_or_else(|_| "replica".to_owned());
+        let waiters = tokio::sync::Semaphore::new((db.pool().status().max_size / 2).max(1));
         Self {
             name,
             url,
             tls,
             db,
             healthy: AtomicBool::new(false),
+            waiters,
         }
     }
 
@@ -356,6 +365,15 @@ impl Reads {
     ) -> std::result::Result<Result<T>, Fallback> {
         let limit = replica.db.read_limit();
         let wait = self.inner.causal_wait;
+        let _waiting = match consistency {
+            Consistency::After(_) => Some(
+                replica
+                    .waiters
+                    .try_acquire()
+                    .map_err(|_| Fallback::ReplicaBusy)?,
+            ),
+            _ => None,
+        };
         let outcome = replica
             .db
             .run(async |conn| {
@@ -382,6 +400,9 @@ impl Reads {
             Ok(None) => Err(Fallback::CausalTimeout),
             // The primary would stop the same read at the same limit.
             Err(err @ Error::TimeLimit(_)) => Ok(Err(err)),
+            // Every connection busy (reads waiting out tokens, say) is
+            // no sign of a broken replica: the primary answers this one.
+            Err(err) if pool_busy(&err) => Err(Fallback::ReplicaBusy),
             Err(err @ (Error::Unavailable(_) | Error::Pool(_))) => {
                 self.set_health(replica, Err(crate::telemetry::error_chain(&err)));
                 Err(Fallback::ReplicaFailed)
@@ -475,6 +496,18 @@ impl Reads {
         }
         tasks
     }
+}
+
+/// Whether `err` says only that no pooled connection came free in time.
+fn pool_busy(err: &Error) -> bool {
+    use deadpool::managed::{PoolError, TimeoutType};
+    let Error::Unavailable(source) = err else {
+        return false;
+    };
+    matches!(
+        source.downcast_ref::<diesel_async::pooled_connection::deadpool::PoolError>(),
+        Some(PoolError::Timeout(TimeoutType::Wait))
+    )
 }
 
 /// What one replica's status says.
@@ -593,6 +626,16 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_wait_for_a_busy_pool_leaves_a_replica_healthy() {
+        use deadpool::managed::TimeoutType;
+        type DieselPoolError = diesel_async::pooled_connection::deadpool::PoolError;
+        let timeout = |kind| Error::Unavailable(Box::new(DieselPoolError::Timeout(kind)));
+        assert!(pool_busy(&timeout(TimeoutType::Wait)));
+        assert!(!pool_busy(&timeout(TimeoutType::Create)));
+        assert!(!pool_busy(&Error::Unavailable("connection refused".into())));
+    }
 
     #[test]
     fn positions_are_mariadb_gtid_lists_or_mysql_gtid_sets() {

@@ -491,3 +491,86 @@ async fn ten_thousand_writes_read_back_with_their_tokens_under_induced_lag_are_n
     assert_eq!(stale.load(Ordering::Relaxed), 0, "no read missed its write");
     assert!(applied > 0.0 && timed_out > 0.0, "both paths were taken");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_clients_waiting_on_tokens_leave_reads_without_one_their_replica() {
+    let pair = ReplicaPair::start().await;
+    let service = Arc::new(
+        Service::start(
+            &pair,
+            &[
+                ("DATABASE_POOL_SIZE", "8"),
+                ("DATABASE_REPLICA_POOL_SIZE", "4"),
+                ("DATABASE_REPLICA_MAX_LAG_SECS", "600"),
+            ],
+        )
+        .await,
+    );
+    pair.wait_until_caught_up().await;
+    service.wait_for_health(&pair, true).await;
+    // The worst a client can choose: a real token the lagging replica
+    // will not reach, sent again and again by 16 clients at once.
+    pair.stop_applying().await;
+    let (id, token) = service.create("Awaited lamp").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tokened: Vec<_> = (0..16)
+        .map(|_| {
+            let (service, stop, token) = (service.clone(), stop.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut answered = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let read = service
+                        .get(&format!("/api/products/{id}"), Some(&token))
+                        .await;
+                    assert_eq!(read.status(), 200);
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let replica_reads = service.series(REPLICA_READS).await;
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let sent = Instant::now();
+        assert_eq!(service.get("/api/products", None).await.status(), 200);
+        latencies.push(sent.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut tokened_answers = 0;
+    for client in tokened {
+        tokened_answers += client.await.unwrap();
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let metrics = service.app.metrics().await;
+    let served = metric(&metrics, REPLICA_READS) - replica_reads;
+    eprintln!(
+        "{} reads without a token (p99 {p99:?}, {served} served by the replica) beside \
+         {tokened_answers} reads waiting on a token the replica lacks; fallbacks: {} \
+         busy, {} timed out",
+        latencies.len(),
+        metric(
+            &metrics,
+            "catalog_db_read_fallbacks_total{reason=\"replica_busy\"}"
+        ),
+        metric(
+            &metrics,
+            "catalog_db_read_fallbacks_total{reason=\"causal_timeout\"}"
+        ),
+    );
+    assert!(p99 < Duration::from_millis(150), "{p99:?}");
+    assert!(
+        served >= latencies.len() as f64,
+        "the replica kept serving reads without a token"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "catalog_db_read_fallbacks_total{reason=\"replica_busy\"}"
+        ) > 0.0
+    );
+    pair.start_applying().await;
+}
