@@ -18,7 +18,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
@@ -204,6 +204,11 @@ impl Fallback {
     }
 }
 
+/// Health states, of a replica and of the replicas together.
+const UNKNOWN: u8 = 0;
+const HEALTHY: u8 = 1;
+const UNHEALTHY: u8 = 2;
+
 /// One read replica: its pool, and where it is reached for status.
 pub struct Replica {
     /// `host:port`, for logs and metric labels; never the credentials.
@@ -211,7 +216,9 @@ pub struct Replica {
     url: SecretString,
     tls: DatabaseTls,
     db: Database,
-    healthy: AtomicBool,
+    /// [`UNKNOWN`] until first checked, then [`HEALTHY`] or
+    /// [`UNHEALTHY`].
+    health: AtomicU8,
     /// Room for reads waiting for a position: half the pool, so reads
     /// without a token always find connections.
     waiters: tokio::sync::Semaphore,
@@ -229,14 +236,14 @@ impl Replica {
             url,
             tls,
             db,
-            healthy: AtomicBool::new(false),
+            health: AtomicU8::new(UNKNOWN),
             waiters,
         }
     }
 
     fn is_healthy(&self) -> bool {
         // Spelled out: diesel's `RunQueryDsl::load` is in scope.
-        AtomicBool::load(&self.healthy, Ordering::Relaxed)
+        AtomicU8::load(&self.health, Ordering::Relaxed) == HEALTHY
     }
 }
 
@@ -253,16 +260,12 @@ struct Inner {
     next: AtomicUsize,
     causal_wait: Duration,
     max_lag: Duration,
-    /// Whether every replica is unhealthy (false without replicas).
-    all_down: AtomicBool,
+    /// [`UNKNOWN`] until the first check, then [`HEALTHY`] while some
+    /// replica is, [`UNHEALTHY`] while none is.
+    replicas_state: AtomicU8,
 }
 
 impl Reads {
-    /// Reads that all go to `primary`.
-    pub fn primary_only(primary: Database) -> Self {
-        Self::new(primary, Vec::new(), Duration::ZERO, Duration::ZERO)
-    }
-
     pub fn new(
         primary: Database,
         replicas: Vec<Replica>,
@@ -287,7 +290,7 @@ impl Reads {
         }
         let reads = Self {
             inner: Arc::new(Inner {
-                all_down: AtomicBool::new(!replicas.is_empty()),
+                replicas_state: AtomicU8::new(UNKNOWN),
                 primary,
                 replicas,
                 next: AtomicUsize::new(0),
@@ -297,16 +300,6 @@ impl Reads {
         };
         reads.publish_counts();
         reads
-    }
-
-    /// The primary, which takes every write.
-    pub fn primary(&self) -> &Database {
-        &self.inner.primary
-    }
-
-    /// The replicas' names, in configuration order.
-    pub fn replica_names(&self) -> Vec<String> {
-        self.inner.replicas.iter().map(|r| r.name.clone()).collect()
     }
 
     /// Runs `work` (a read) on a healthy replica that has what
@@ -420,7 +413,8 @@ impl Reads {
     /// logging a change once, and every replica going down at once.
     fn set_health(&self, replica: &Replica, health: std::result::Result<(), String>) {
         let healthy = health.is_ok();
-        if replica.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+        let state = if healthy { HEALTHY } else { UNHEALTHY };
+        if replica.health.swap(state, Ordering::Relaxed) != state {
             match &health {
                 Ok(()) => {
                     tracing::info!(replica = %replica.name, "read replica is healthy: it serves reads")
@@ -437,12 +431,13 @@ impl Reads {
             .replicas
             .iter()
             .any(|replica| replica.is_healthy());
-        if self.inner.all_down.swap(all_down, Ordering::Relaxed) != all_down {
+        let state = if all_down { UNHEALTHY } else { HEALTHY };
+        if self.inner.replicas_state.swap(state, Ordering::Relaxed) != state {
             if all_down {
                 metrics::counter!(names::DB_REPLICA_OUTAGES).increment(1);
                 tracing::warn!("no read replica is healthy: every read goes to the primary");
             } else {
-                tracing::info!("a read replica is healthy again: reads go to replicas");
+                tracing::info!("a read replica is healthy: reads go to replicas");
             }
         }
         self.publish_counts();

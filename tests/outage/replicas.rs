@@ -241,7 +241,19 @@ async fn a_read_with_a_writes_token_sees_it_while_the_replica_lags() {
         "the replica has it now, and serves it"
     );
     assert_eq!(metric(&metrics, REPLICA_READS), replica_reads + 1.0);
-    for name in catalog::metric_names::ALL {
+    // Every replica series is described (some exist only with replicas,
+    // so tests/api/metrics.rs cannot see them).
+    use catalog::metric_names as names;
+    for name in [
+        names::DB_READS,
+        names::DB_READ_FALLBACKS,
+        names::DB_CAUSAL_WAITS,
+        names::DB_CAUSAL_WAIT_DURATION,
+        names::DB_REPLICAS,
+        names::DB_REPLICA_HEALTHY,
+        names::DB_REPLICA_LAG,
+        names::DB_REPLICA_OUTAGES,
+    ] {
         assert!(
             metrics.contains(&format!("# HELP {name} ")),
             "{name} has no HELP line"
@@ -573,4 +585,27 @@ async fn sixteen_clients_waiting_on_tokens_leave_reads_without_one_their_replica
         ) > 0.0
     );
     pair.start_applying().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_never_answers_is_logged_at_start_and_its_reads_go_to_the_primary() {
+    let nowhere = format!(
+        "mysql://root@127.0.0.1:{}/catalog",
+        crate::helpers::free_port()
+    );
+    let app = Binary::start(&[("DATABASE_REPLICA_URLS", nowhere.as_str())]).await;
+    app.wait_for_log("read replica is unhealthy").await;
+    app.wait_for_log("no read replica is healthy").await;
+    let page = reqwest::get(app.url("/api/products")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, "catalog_db_replica_outages_total"), 1.0);
+    assert_eq!(metric(&metrics, PRIMARY_READS), 1.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "catalog_db_read_fallbacks_total{reason=\"unhealthy\"}"
+        ),
+        1.0
+    );
 }

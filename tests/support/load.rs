@@ -77,6 +77,8 @@ pub struct Processes {
     pub load: u32,
     pub database: Option<u32>,
     pub proxy: Option<u32>,
+    /// A second database server (a read replica) on this machine.
+    pub replica: Option<u32>,
 }
 
 /// CPU seconds each process spent inside a measured window.
@@ -86,6 +88,7 @@ pub struct CpuUse {
     pub load: Option<f64>,
     pub database: Option<f64>,
     pub proxy: Option<f64>,
+    pub replica: Option<f64>,
 }
 
 impl Processes {
@@ -95,6 +98,7 @@ impl Processes {
             load: cpu_seconds(self.load),
             database: self.database.and_then(cpu_seconds),
             proxy: self.proxy.and_then(cpu_seconds_with_children),
+            replica: self.replica.and_then(cpu_seconds),
         }
     }
 
@@ -110,6 +114,7 @@ impl Processes {
             load: diff(after.load, before.load),
             database: diff(after.database, before.database),
             proxy: diff(after.proxy, before.proxy),
+            replica: diff(after.replica, before.replica),
         }
     }
 }
@@ -192,10 +197,26 @@ pub async fn http_load_over(
     seconds: f64,
     processes: Processes,
 ) -> Sample {
-    let authorization = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(String, String)> = token
+        .map(|t| ("authorization".to_owned(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
+    http_load_with(addr, paths, headers, connections, seconds, processes).await
+}
+
+/// As [`http_load_over`], every request carrying `headers`.
+pub async fn http_load_with(
+    addr: SocketAddr,
+    paths: Arc<Vec<String>>,
+    headers: Vec<(String, String)>,
+    connections: usize,
+    seconds: f64,
+    processes: Processes,
+) -> Sample {
+    let headers = Arc::new(headers);
     measure(connections, seconds, processes, |worker, window| {
         let paths = paths.clone();
-        let authorization = authorization.clone();
+        let headers = headers.clone();
         async move {
             let mut sender = connect(addr).await;
             let mut latencies = Vec::new();
@@ -211,8 +232,8 @@ pub async fn http_load_over(
                 }
                 let started = Instant::now();
                 let mut request = hyper::Request::get(path.as_str()).header("host", "bench");
-                if let Some(value) = &authorization {
-                    request = request.header("authorization", value);
+                for (name, value) in headers.iter() {
+                    request = request.header(name, value);
                 }
                 let response = sender
                     .send_request(request.body(Empty::<Bytes>::new()).unwrap())
