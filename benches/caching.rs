@@ -171,6 +171,7 @@ async fn run() {
         load: std::process::id(),
         database: local_database_pid(),
         proxy: None,
+        replica: None,
     };
     let front = format!("/api/products?limit={PAGE}");
     let (statement, binds) = page_statement(None, None, PAGE);
@@ -341,6 +342,7 @@ async fn baseline_comparison(
                 load: std::process::id(),
                 database: local_database_pid(),
                 proxy: None,
+                replica: None,
             };
             let sample = http_load(build.addr, front, None, CONNECTIONS, seconds, processes).await;
             runs.push(sample.per_second());

@@ -95,6 +95,7 @@ async fn measure(
         load: std::process::id(),
         database: local_database_pid(),
         proxy: None,
+        replica: None,
     };
     let without_service = Processes {
         service: None,
@@ -363,6 +364,7 @@ async fn run() {
         load: std::process::id(),
         database: local_database_pid(),
         proxy: None,
+        replica: None,
     };
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for _ in 0..3 {

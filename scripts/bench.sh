@@ -12,7 +12,11 @@
 # through CATALOG_BINARY) and `caching` (the front page through nginx with
 # and without its micro-cache, against the raw driver bound; a Zipf read
 # pattern's hit ratio; with CATALOG_BASELINE_BINARY, what page tags and
-# cache headers cost). With no argument, all six. Uses
+# cache headers cost) and `replicas` (the front page on a primary alone and
+# with a read replica, each server's CPU per page, what a consistency
+# token adds, and fallbacks while the replica lags; it starts its own
+# replicating pair with scripts/replica-pair.sh). With no argument, all
+# seven. Uses
 # TEST_DATABASE_URL, else the server on 127.0.0.1:3306 as root; each
 # creates and drops its own database. BENCH_SECONDS sets the length of
 # each `pages` run (default 5).
@@ -20,12 +24,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306}"
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(auth pages catalog memory fairness caching)
+[ "${#benches[@]}" -gt 0 ] || benches=(auth pages catalog memory fairness caching replicas)
 for bench in "${benches[@]}"; do
     case "$bench" in
-        auth | pages | catalog | memory | fairness | caching) cargo bench --bench "$bench" ;;
+        auth | pages | catalog | memory | fairness | caching | replicas) cargo bench --bench "$bench" ;;
         *)
-            echo "usage: scripts/bench.sh [auth] [pages] [catalog] [memory] [fairness] [caching]" >&2
+            echo "usage: scripts/bench.sh [auth] [pages] [catalog] [memory] [fairness] [caching] [replicas]" >&2
             exit 2
             ;;
     esac
