@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{Binary, GET_HEALTHZ};
+use crate::binary::{Binary, GET_HEALTHZ, metric};
 use crate::helpers::client_from;
 
 /// Reads one response, its head and the body its `Content-Length` gives,
@@ -36,13 +36,6 @@ async fn read_response(stream: &mut TcpStream) -> String {
         received.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&received).into_owned()
-}
-
-/// A sample's value in Prometheus's text format, or 0.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// How many API connections the server closed by `timeout` (`header` or

@@ -10,18 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::binary::Binary;
+use crate::binary::{Binary, metric};
 use crate::replication::ReplicaPair;
 
 /// A row only the replica has: an id far above any the primary gives.
 const REPLICA_ONLY_ID: i64 = 1_000_000;
-
-/// The value of one series in `/metrics` text (0 when absent).
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 struct Service {
     app: Binary,

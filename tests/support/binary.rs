@@ -18,6 +18,13 @@ use crate::helpers::{TEST_SECRET, create_database, drop_database, free_port, ser
 
 pub const GET_HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// A sample's value in Prometheus's text format (`/metrics`), or 0.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// The `catalog` binary serving its own database on a free port, its
 /// log lines collected as they come. `vars` come after the defaults, so
 /// they override them.
