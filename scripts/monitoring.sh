@@ -120,7 +120,8 @@ metrics_text, dashboard_path, datasource_path = sys.argv[1:]
 exported = {"up"}
 # Recorded only by a service with read replicas, which this one has not
 # (tests/outage/replicas.rs checks that such a service exports them).
-exported |= {"catalog_db_replica_lag_seconds", "catalog_db_replica_healthy"}
+exported |= {"catalog_db_replica_lag_seconds", "catalog_db_replica_healthy",
+             "catalog_db_replica_pool_connections"}
 exported |= {"catalog_db_causal_wait_seconds" + suffix for suffix in ("_bucket", "_sum", "_count")}
 for line in open(metrics_text):
     if line.startswith("# TYPE "):

@@ -23,6 +23,7 @@ pub const DB_REPLICAS: &str = "catalog_db_replicas";
 pub const DB_REPLICA_HEALTHY: &str = "catalog_db_replica_healthy";
 pub const DB_REPLICA_LAG: &str = "catalog_db_replica_lag_seconds";
 pub const DB_REPLICA_OUTAGES: &str = "catalog_db_replica_outages_total";
+pub const DB_REPLICA_POOL_CONNECTIONS: &str = "catalog_db_replica_pool_connections";
 
 pub const CONNECTIONS_OPEN: &str = "catalog_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "catalog_connections_refused_total";
@@ -66,6 +67,7 @@ pub const ALL: &[&str] = &[
     DB_REPLICA_HEALTHY,
     DB_REPLICA_LAG,
     DB_REPLICA_OUTAGES,
+    DB_REPLICA_POOL_CONNECTIONS,
     CONNECTIONS_OPEN,
     CONNECTIONS_REFUSED,
     CONNECTIONS_EVICTED,
@@ -153,7 +155,8 @@ pub mod label {
         pub const UNHEALTHY: &str = "unhealthy";
     }
 
-    /// `catalog_db_pool_connections{state}`.
+    /// `catalog_db_pool_connections{state}` and
+    /// `catalog_db_replica_pool_connections{replica,state}`.
     pub mod pool_state {
         pub const IDLE: &str = "idle";
         pub const IN_USE: &str = "in_use";

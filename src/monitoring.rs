@@ -210,6 +210,10 @@ fn describe() {
         names::DB_REPLICA_LAG,
         "How far behind its primary each replica is, as its status says (time stopped, when replication is)."
     );
+    describe_gauge!(
+        names::DB_REPLICA_POOL_CONNECTIONS,
+        "Each replica's pooled connections, by state: in_use or idle (updated every second)."
+    );
     describe_counter!(
         names::DB_REPLICA_OUTAGES,
         "Times every read replica was unhealthy at once (reads all went to the primary)."

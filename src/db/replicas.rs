@@ -131,28 +131,34 @@ pub async fn position(
     Ok(text.as_deref().and_then(Position::parse))
 }
 
-/// Waits at most `timeout` for this server to have applied `position`;
-/// answers whether it has.
+/// Waits at most `timeout` for this server to have applied `position`
+/// (not at all for a zero `timeout`); answers whether it has.
 async fn applied(
     conn: &mut Conn,
     limit: ReadLimit,
     position: &Position,
     timeout: Duration,
 ) -> Result<bool> {
-    let function = if limit.mariadb {
-        "CAST(MASTER_GTID_WAIT("
+    // Each answers 0 once applied.
+    let outcome: Option<i64> = if timeout.is_zero() && !limit.mariadb {
+        // MySQL's wait takes 0 for "no limit": the sets are compared.
+        let subset = diesel::dsl::sql::<Nullable<BigInt>>("1 - GTID_SUBSET(")
+            .bind::<Text, _>(position.as_str())
+            .sql(", @@GLOBAL.gtid_executed)");
+        diesel::select(subset).get_result(conn).await?
     } else {
-        "CAST(WAIT_FOR_EXECUTED_GTID_SET("
-    };
-    let outcome: Option<i64> = diesel::select(
-        diesel::dsl::sql::<Nullable<BigInt>>(function)
+        let function = if limit.mariadb {
+            "CAST(MASTER_GTID_WAIT("
+        } else {
+            "CAST(WAIT_FOR_EXECUTED_GTID_SET("
+        };
+        let wait = diesel::dsl::sql::<Nullable<BigInt>>(function)
             .bind::<Text, _>(position.as_str())
             .sql(", ")
             .bind::<Double, _>(timeout.as_secs_f64())
-            .sql(") AS SIGNED)"),
-    )
-    .get_result(conn)
-    .await?;
+            .sql(") AS SIGNED)");
+        diesel::select(wait).get_result(conn).await?
+    };
     Ok(outcome == Some(0))
 }
 
@@ -184,7 +190,8 @@ enum Fallback {
     /// The replica failed the read.
     ReplicaFailed,
     /// The replica had no connection free in time, or (for a read with a
-    /// position) as many reads waiting for positions as it takes.
+    /// position it lacks) as many reads waiting for positions as it
+    /// takes.
     ReplicaBusy,
     /// The read's position did not come from this cluster.
     ForeignPosition,
@@ -357,15 +364,17 @@ impl Reads {
         work: &(impl for<'c> Fn(&'c mut Conn, ReadLimit) -> ReadFuture<'c, T> + Send + Sync),
     ) -> std::result::Result<Result<T>, Fallback> {
         let limit = replica.db.read_limit();
-        let wait = self.inner.causal_wait;
-        let _waiting = match consistency {
-            Consistency::After(_) => Some(
-                replica
-                    .waiters
-                    .try_acquire()
-                    .map_err(|_| Fallback::ReplicaBusy)?,
-            ),
+        // A read may wait for its position only with a waiting slot;
+        // without one it is served only if the replica has the position
+        // already (the usual case), asked without waiting.
+        let waiting = match consistency {
+            Consistency::After(_) => replica.waiters.try_acquire().ok(),
             _ => None,
+        };
+        let wait = if waiting.is_some() {
+            self.inner.causal_wait
+        } else {
+            Duration::ZERO
         };
         let outcome = replica
             .db
@@ -373,24 +382,26 @@ impl Reads {
                 if let Consistency::After(position) = consistency {
                     let started = Instant::now();
                     let applied = applied(conn, limit, position, wait).await?;
-                    metrics::histogram!(names::DB_CAUSAL_WAIT_DURATION)
-                        .record(started.elapsed().as_secs_f64());
-                    let outcome = if applied {
-                        names::label::causal_wait::APPLIED
-                    } else {
-                        names::label::causal_wait::TIMED_OUT
-                    };
-                    metrics::counter!(names::DB_CAUSAL_WAITS, "outcome" => outcome).increment(1);
-                    if !applied {
-                        return Ok(None);
+                    if !wait.is_zero() {
+                        metrics::histogram!(names::DB_CAUSAL_WAIT_DURATION)
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                    match (applied, wait.is_zero()) {
+                        (true, _) => metrics::counter!(names::DB_CAUSAL_WAITS, "outcome" => names::label::causal_wait::APPLIED).increment(1),
+                        (false, false) => {
+                            metrics::counter!(names::DB_CAUSAL_WAITS, "outcome" => names::label::causal_wait::TIMED_OUT).increment(1);
+                            return Ok(Err(Fallback::CausalTimeout));
+                        }
+                        (false, true) => return Ok(Err(Fallback::ReplicaBusy)),
                     }
                 }
-                work(conn, limit).await.map(Some)
+                work(conn, limit).await.map(Ok)
             })
             .await;
+        drop(waiting);
         match outcome {
-            Ok(Some(value)) => Ok(Ok(value)),
-            Ok(None) => Err(Fallback::CausalTimeout),
+            Ok(Ok(value)) => Ok(Ok(value)),
+            Ok(Err(fallback)) => Err(fallback),
             // The primary would stop the same read at the same limit.
             Err(err @ Error::TimeLimit(_)) => Ok(Err(err)),
             // Every connection busy (reads waiting out tokens, say) is
@@ -457,11 +468,23 @@ impl Reads {
             .set(unhealthy as f64);
     }
 
-    /// Reads one replica's status and records its health.
+    /// Reads one replica's status and records its health, and publishes
+    /// how full its pool is.
     async fn check(&self, index: usize, checker: &mut Checker) {
         let replica = &self.inner.replicas[index];
         let health = checker.check(replica, self.inner.max_lag).await;
         self.set_health(replica, health);
+        let pool = replica.db.pool().status();
+        for (state, connections) in [
+            (names::label::pool_state::IDLE, pool.available),
+            (
+                names::label::pool_state::IN_USE,
+                pool.size.saturating_sub(pool.available),
+            ),
+        ] {
+            metrics::gauge!(names::DB_REPLICA_POOL_CONNECTIONS, "replica" => replica.name.clone(), "state" => state)
+                .set(connections as f64);
+        }
     }
 
     /// Reads every replica's status once, all at once, then every

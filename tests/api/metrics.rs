@@ -138,6 +138,7 @@ async fn metrics_count_the_traffic_on_their_own_port_only() {
         catalog::metric_names::DB_CAUSAL_WAIT_DURATION,
         catalog::metric_names::DB_REPLICA_HEALTHY,
         catalog::metric_names::DB_REPLICA_LAG,
+        catalog::metric_names::DB_REPLICA_POOL_CONNECTIONS,
     ];
     for name in catalog::metric_names::ALL {
         assert!(

@@ -246,6 +246,7 @@ async fn a_read_with_a_writes_token_sees_it_while_the_replica_lags() {
         names::DB_REPLICA_HEALTHY,
         names::DB_REPLICA_LAG,
         names::DB_REPLICA_OUTAGES,
+        names::DB_REPLICA_POOL_CONNECTIONS,
     ] {
         assert!(
             metrics.contains(&format!("# HELP {name} ")),
