@@ -13,7 +13,8 @@
 //!   100 ms (its applier stopped for 100 ms, then let catch up, over and
 //!   over): how many reads the replica served, and how many fell back to
 //!   the primary and why, at the default causal wait (200 ms) and at
-//!   50 ms;
+//!   50 ms, with a waiting slot for every writer and with the default
+//!   pool's five;
 //! - from the measured CPU per page of a database server, the read
 //!   capacity of one primary and N replicas on paper.
 //!
@@ -346,18 +347,21 @@ async fn run() {
         "write-then-read pairs with tokens, 8 writers, the replica's applier stopped 100 ms, \
          then caught up, over and over:"
     );
-    for wait in ["200", "50"] {
+    // A pool of 16 gives the 8 writers a waiting slot each (half the
+    // pool); the default 10 gives 5, and the others go to the primary.
+    for (wait, pool) in [("200", "16"), ("50", "16"), ("200", "10")] {
         let service = Service::start_with(
             &primary_url,
             &[
                 ("DATABASE_REPLICA_URLS", replica_url.as_str()),
                 ("DATABASE_CAUSAL_WAIT_MS", wait),
+                ("DATABASE_REPLICA_POOL_SIZE", pool),
                 ("DATABASE_REPLICA_MAX_LAG_SECS", "60"),
             ],
         )
         .await;
         let token = owner_token(&format!("http://{}", service.addr)).await;
-        lagging_pairs(&pair, &service, &token, seconds, wait).await;
+        lagging_pairs(&pair, &service, &token, seconds, (wait, pool)).await;
     }
 
     // On paper: a database server's CPU per page read, from the runs.
@@ -390,7 +394,13 @@ async fn run() {
 /// Eight writers each create a product and read it back with its token,
 /// for `seconds`, while the replica's applier stops for 100 ms and then
 /// catches up, over and over: a lag of up to 100 ms.
-async fn lagging_pairs(pair: &Pair, service: &Service, token: &str, seconds: f64, wait: &str) {
+async fn lagging_pairs(
+    pair: &Pair,
+    service: &Service,
+    token: &str,
+    seconds: f64,
+    (wait, pool): (&str, &str),
+) {
     let base = format!("http://{}", service.addr);
     let client = reqwest::Client::new();
     let done = Arc::new(AtomicBool::new(false));
@@ -456,27 +466,18 @@ async fn lagging_pairs(pair: &Pair, service: &Service, token: &str, seconds: f64
     done.store(true, Ordering::Relaxed);
     lag.await.unwrap();
     pair.on_replica("START SLAVE SQL_THREAD").await;
-    let applied = metric(
-        service,
-        "catalog_db_causal_waits_total{outcome=\"applied\"}",
-    )
-    .await;
-    let timed_out = metric(
-        service,
-        "catalog_db_causal_waits_total{outcome=\"timed_out\"}",
-    )
-    .await;
-    let waits = applied + timed_out;
+    let series = |name: &'static str| metric(service, name);
+    let replica = series("catalog_db_reads_total{target=\"replica\"}").await;
+    let primary = series("catalog_db_reads_total{target=\"primary\"}").await;
+    let timed_out = series("catalog_db_read_fallbacks_total{reason=\"causal_timeout\"}").await;
+    let busy = series("catalog_db_read_fallbacks_total{reason=\"replica_busy\"}").await;
     let pairs = pairs.load(Ordering::Relaxed);
     println!(
-        "  DATABASE_CAUSAL_WAIT_MS={wait:>3}: {pairs} pairs ({:.0}/s), {} stale; replica served \
-         {applied:.0}, fell back to the primary {timed_out:.0} ({:.1}%)",
+        "  wait {wait:>3} ms, replica pool {pool:>2}: {pairs} pairs ({:.0}/s), {} stale; the \
+         replica served {replica:.0} reads, the primary {primary:.0} ({:.1}%: {timed_out:.0} \
+         timed out, {busy:.0} found every waiting slot taken)",
         pairs as f64 / seconds,
         stale.load(Ordering::Relaxed),
-        if waits > 0.0 {
-            timed_out * 100.0 / waits
-        } else {
-            0.0
-        }
+        primary * 100.0 / (primary + replica).max(1.0)
     );
 }
