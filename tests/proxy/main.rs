@@ -11,4 +11,5 @@ mod binary;
 mod helpers;
 #[path = "../support/nginx.rs"]
 mod nginx;
+mod rolling;
 mod through_nginx;

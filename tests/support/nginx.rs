@@ -80,6 +80,48 @@ impl Nginx {
         panic!("nginx did not start: {log}");
     }
 
+    /// Points nginx at `upstreams` instead (the rendered upstream block's
+    /// servers) and reloads it gracefully, as a change of endpoints would:
+    /// new connections go to the new list, requests in flight finish.
+    pub async fn set_upstreams(&self, upstreams: &[SocketAddr]) {
+        let file = self.dir.join("conf.d/default.conf");
+        let config = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = Vec::new();
+        let mut replaced = false;
+        for line in config.lines() {
+            let directive = line.trim_start();
+            if directive.starts_with("server ") && directive.contains("max_fails=") {
+                if !replaced {
+                    for upstream in upstreams {
+                        lines.push(format!(
+                            "    server {upstream} max_fails=3 fail_timeout=10s;"
+                        ));
+                    }
+                    replaced = true;
+                }
+                continue;
+            }
+            lines.push(line.to_owned());
+        }
+        assert!(replaced, "the rendered config has an upstream server line");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let d = self.dir.display();
+        let reloaded = Command::new(nginx_binary())
+            .args([
+                "-p",
+                &d.to_string(),
+                "-c",
+                &format!("{d}/nginx.conf"),
+                "-s",
+                "reload",
+            ])
+            .status()
+            .unwrap();
+        assert!(reloaded.success(), "nginx -s reload");
+        // The master starts new workers and retires the old ones.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     /// The master process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()
