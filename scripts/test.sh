@@ -3,7 +3,8 @@
 # unit tests, HTTP tests against a real MySQL-compatible server (also
 # through the project's nginx config), the spec snapshot, and the
 # deployment checks (user-data script, Compose file); then the
-# monitoring checks (scripts/monitoring.sh) and the contract checks
+# monitoring checks (scripts/monitoring.sh), the Kubernetes manifests'
+# checks (scripts/kubernetes.sh) and the contract checks
 # (scripts/contract.sh). Needs nginx, the ShellCheck linter,
 # docker-compose, Prometheus and Chromium from Debian's packages, Node.js
 # and Python; .ci/run installs the Debian packages.
@@ -120,6 +121,9 @@ fi
 
 stage "monitoring checks (promtool, a real Prometheus scraping the service)"
 scripts/monitoring.sh
+
+stage "Kubernetes manifests (kustomize, strict validation, checkov)"
+scripts/kubernetes.sh
 
 stage "contract checks (spec lint, generated SDKs, Swagger UI in Chromium, Schemathesis)"
 scripts/contract.sh
