@@ -219,7 +219,7 @@ const UNHEALTHY: u8 = 2;
 /// One read replica: its pool, and where it is reached for status.
 pub struct Replica {
     /// `host:port`, for logs and metric labels; never the credentials.
-    pub name: String,
+    name: String,
     url: SecretString,
     tls: DatabaseTls,
     db: Database,

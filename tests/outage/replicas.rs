@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::binary::{Binary, metric};
+use crate::helpers::sign_up_and_log_in;
 use crate::replication::ReplicaPair;
 
 /// A row only the replica has: an id far above any the primary gives.
@@ -32,23 +33,7 @@ impl Service {
         all.extend_from_slice(vars);
         let app = Binary::start_on(&pair.primary_url(), &all).await;
         let client = reqwest::Client::new();
-        let password = "a long enough password 123";
-        let signup = client
-            .post(app.url("/api/auth/signup"))
-            .json(&json!({"username": "alice", "email": "alice@example.com", "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signup.status(), 201, "{}", signup.text().await.unwrap());
-        let login: Value = client
-            .post(app.url("/api/auth/login"))
-            .json(&json!({"username": "alice", "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let login = sign_up_and_log_in(&client, &app.url(""), "alice").await;
         Self {
             app,
             client,

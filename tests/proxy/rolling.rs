@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::binary::Binary;
-use crate::helpers::{PASSWORD, admin_sql, create_database, database_url};
+use crate::helpers::{admin_sql, create_database, database_url, sign_up_and_log_in};
 use crate::nginx::Nginx;
 
 /// How long the old replica stays up, out of nginx's list, before
@@ -80,22 +80,7 @@ async fn five_rolling_replacements_under_traffic_fail_no_request_and_lose_no_wri
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let signup = client
-        .post(nginx.url("/api/auth/signup"))
-        .json(&json!({"username": "roller", "email": "roller@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 201);
-    let login: Value = client
-        .post(nginx.url("/api/auth/login"))
-        .json(&json!({"username": "roller", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = sign_up_and_log_in(&client, &nginx.url(""), "roller").await;
     let token = login["access_token"].as_str().unwrap().to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -48,6 +48,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Signs `username` up through `base` (the service, or a proxy in front
+/// of it) with [`PASSWORD`], logs in, and answers the login's body
+/// (`access_token`, `refresh_token`, `user`).
+pub async fn sign_up_and_log_in(client: &reqwest::Client, base: &str, username: &str) -> Value {
+    let signup = client
+        .post(format!("{base}/api/auth/signup"))
+        .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201, "{}", signup.text().await.unwrap());
+    client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A fresh, empty database.
 pub async fn create_database() -> String {
     server::create_database("catalog_test").await
