@@ -5,7 +5,7 @@
 //!
 //! | phase | deadline |
 //! |---|---|
-//! | accepted, silent or sending its first head | accept + header-read timeout |
+//! | accepted, not yet read, silent or sending its first head | accept + header-read timeout |
 //! | a handler has a request | none |
 //! | idle between requests | since + keep-alive timeout |
 //! | sending a later head | first byte + header-read timeout |
@@ -13,7 +13,10 @@
 //!
 //! So a socket that never sends a byte lives only as long as a head may
 //! take. A connection that is silent or idle between requests may be
-//! closed to make room for a new client when the cap is reached.
+//! closed to make room for a new client when the cap is reached. A new
+//! connection counts as silent only once a read has found nothing: until
+//! then its first request may already be waiting in the socket, and
+//! closing it would drop a request the client has sent in full.
 
 use std::io;
 use std::pin::Pin;
@@ -30,7 +33,9 @@ use crate::metric_names as names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Accepted; no byte yet.
+    /// Accepted; not read from yet.
+    Accepted,
+    /// Accepted, and a read found no byte.
     Silent,
     /// The first request's head is arriving.
     FirstHead,
@@ -73,7 +78,7 @@ impl Activity {
         Self {
             accepted: now,
             state: Mutex::new(State {
-                phase: Phase::Silent,
+                phase: Phase::Accepted,
                 since: now,
                 in_flight: 0,
             }),
@@ -97,7 +102,9 @@ impl Activity {
     pub fn deadline(&self, limits: &HttpConfig) -> Option<Instant> {
         let state = self.state();
         match state.phase {
-            Phase::Silent | Phase::FirstHead => Some(self.accepted + limits.header_read_timeout),
+            Phase::Accepted | Phase::Silent | Phase::FirstHead => {
+                Some(self.accepted + limits.header_read_timeout)
+            }
             Phase::Busy => None,
             Phase::Idle => Some(state.since + limits.keep_alive_timeout),
             Phase::Head => Some(state.since + limits.header_read_timeout),
@@ -144,9 +151,21 @@ impl Activity {
     fn bytes_arrived(&self) {
         let mut state = self.state();
         match state.phase {
-            Phase::Silent => self.enter(&mut state, Phase::FirstHead),
+            Phase::Accepted | Phase::Silent => self.enter(&mut state, Phase::FirstHead),
             Phase::Idle => self.enter(&mut state, Phase::Head),
             _ => {}
+        }
+    }
+
+    /// A read of a new connection found nothing: it is silent, and may
+    /// make room for a client waiting at the cap. Silent since accepted.
+    pub(super) fn found_nothing(&self) {
+        let mut state = self.state();
+        if state.phase == Phase::Accepted {
+            state.phase = Phase::Silent;
+            state.since = self.accepted;
+            drop(state);
+            self.went_idle.notify_one();
         }
     }
 
@@ -191,8 +210,10 @@ impl AsyncRead for Watched {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_arrived();
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => self.activity.bytes_arrived(),
+            Poll::Pending => self.activity.found_nothing(),
+            _ => {}
         }
         polled
     }
@@ -285,8 +306,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_new_connection_is_not_evicted_before_it_has_been_read() {
+        let went_idle = Arc::new(Notify::new());
+        let activity = Activity::new(went_idle.clone());
+        let accepted = Instant::now();
+        assert_eq!(activity.idle_since(), None, "its request may be waiting");
+        assert!(!activity.evict());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        activity.found_nothing();
+        assert_eq!(
+            activity.idle_since(),
+            Some(accepted),
+            "silent since accepted"
+        );
+        // A server waiting for room hears of it.
+        tokio::time::timeout(Duration::from_millis(1), went_idle.notified())
+            .await
+            .expect("the waiting server was not told");
+        assert!(activity.evict());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn silent_and_idle_connections_can_be_evicted_once() {
         let activity = Activity::new(Arc::new(Notify::new()));
+        activity.found_nothing();
         assert!(activity.evict());
         assert!(activity.evicted());
         assert!(!activity.evict(), "already chosen");

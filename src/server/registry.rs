@@ -145,7 +145,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_longest_idle_connection_is_evicted_first() {
         let registry = Registry::new(10, "test");
-        let activity = || Arc::new(Activity::new(registry.went_idle.clone()));
+        // Each has been read from and sent nothing.
+        let activity = || {
+            let activity = Arc::new(Activity::new(registry.went_idle.clone()));
+            activity.found_nothing();
+            activity
+        };
         let served = |activity: &Arc<Activity>| {
             let registration = registry.admit(None).unwrap();
             registration.track(activity.clone());

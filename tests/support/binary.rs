@@ -117,11 +117,33 @@ impl Binary {
         };
         for _ in 0..200 {
             if binary.healthz_status().await == Some(200) {
+                binary.wait_for_probes_to_close().await;
                 return binary;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the binary did not start");
+    }
+
+    /// Waits (up to a second) until the server has seen the start-up
+    /// probes' connections close, so that a test counting connections
+    /// starts from none. A busy machine may take a moment to read their
+    /// ends.
+    async fn wait_for_probes_to_close(&self) {
+        let open = "catalog_connections_open{listener=\"api\"}";
+        for _ in 0..100 {
+            let Ok(response) = reqwest::get(format!("http://{}/metrics", self.metrics_addr)).await
+            else {
+                return;
+            };
+            let Ok(text) = response.text().await else {
+                return;
+            };
+            if metric(&text, open) == 0.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Asserts that the process hardly uses the CPU for 100 ms: a
