@@ -379,7 +379,11 @@ async fn run() {
     for sort in Sort::ALL {
         let (value, position) = deep_position(&mut conn, sort).await;
         let id = match &position {
-            Position::Time(_, id) | Position::Cents(_, id) | Position::Text(_, id) => *id,
+            Position::Time(_, id)
+            | Position::Cents(_, id)
+            | Position::Text(_, id)
+            | Position::Id(id)
+            | Position::Step(_, _, id) => *id,
         };
         for filter in &filters {
             let search = filter.q.as_deref().map(|q| SearchTerms::parse(q).unwrap());

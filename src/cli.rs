@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `reindex`,
-//! `openapi` and `healthcheck`.
+//! `openapi`, `healthcheck` and the operator's `admin` commands.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SpecFormat::Json)]
         format: SpecFormat,
     },
+    /// Manage admins without the API, for when no admin can log in
+    /// (needs only DATABASE_URL). Each change is an audit event.
+    Admin {
+        #[command(subcommand)]
+        command: crate::operator::AdminCommand,
+    },
     /// Exit 0 when the local service's /readyz answers 200 (for container
     /// health checks in images without curl).
     Healthcheck {
@@ -69,6 +75,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Command::Healthcheck { url } => return healthcheck(&env, url).await,
+        Command::Admin { command } => return crate::operator::run(&env, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod metric_names;
 pub mod monitoring;
+pub mod operator;
 pub mod server;
 pub mod telemetry;
 

@@ -42,6 +42,7 @@ pub const PASSWORD_HASH_SLOTS_IN_USE: &str = "catalog_password_hash_slots_in_use
 pub const REFRESH_ROTATIONS: &str = "catalog_refresh_rotations_total";
 pub const REFRESH_REUSE_DETECTED: &str = "catalog_refresh_reuse_detected_total";
 pub const SESSIONS_ENDED: &str = "catalog_sessions_ended_total";
+pub const ADMIN_ACTIONS: &str = "catalog_admin_actions_total";
 
 pub const READY: &str = "catalog_ready";
 pub const UPTIME: &str = "catalog_uptime_seconds";
@@ -83,6 +84,7 @@ pub const ALL: &[&str] = &[
     REFRESH_ROTATIONS,
     REFRESH_REUSE_DETECTED,
     SESSIONS_ENDED,
+    ADMIN_ACTIONS,
     READY,
     UPTIME,
     BUILD_INFO,
@@ -95,7 +97,9 @@ pub mod label {
         pub const SUCCESS: &str = "success";
         pub const BAD_CREDENTIALS: &str = "bad_credentials";
         pub const THROTTLED: &str = "throttled";
-        pub const ALL: [&str; 3] = [SUCCESS, BAD_CREDENTIALS, THROTTLED];
+        /// The password was right, but the account is disabled.
+        pub const DISABLED: &str = "disabled";
+        pub const ALL: [&str; 4] = [SUCCESS, BAD_CREDENTIALS, THROTTLED, DISABLED];
     }
 
     /// `catalog_sessions_ended_total{by}`.
@@ -103,6 +107,29 @@ pub mod label {
         pub const LOGOUT: &str = "logout";
         pub const LOGOUT_ALL: &str = "logout_all";
         pub const ALL: [&str; 2] = [LOGOUT, LOGOUT_ALL];
+    }
+
+    /// `catalog_admin_actions_total{action}`, and the `action` of each
+    /// audit event: what an admin (or an operator at the command line)
+    /// did.
+    pub mod admin_action {
+        /// A user's role or disabled state changed.
+        pub const USER_UPDATE: &str = "user.update";
+        /// A user's sessions were ended.
+        pub const USER_LOGOUT_ALL: &str = "user.logout_all";
+        /// A user's password was set by an operator.
+        pub const USER_SET_PASSWORD: &str = "user.set_password";
+        /// Another user's product was edited by an admin.
+        pub const PRODUCT_EDIT: &str = "product.edit";
+        /// Another user's product was deleted by an admin.
+        pub const PRODUCT_DELETE: &str = "product.delete";
+        pub const ALL: [&str; 5] = [
+            USER_UPDATE,
+            USER_LOGOUT_ALL,
+            USER_SET_PASSWORD,
+            PRODUCT_EDIT,
+            PRODUCT_DELETE,
+        ];
     }
 
     /// `catalog_db_query_errors_total{kind}`.

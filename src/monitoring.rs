@@ -114,6 +114,9 @@ fn start_at_zero() {
     for by in names::label::ended_by::ALL {
         counter!(names::SESSIONS_ENDED, "by" => by).absolute(0);
     }
+    for action in names::label::admin_action::ALL {
+        counter!(names::ADMIN_ACTIONS, "action" => action).absolute(0);
+    }
     for kind in names::label::query_error::ALL {
         counter!(names::DB_QUERY_ERRORS, "kind" => kind).absolute(0);
     }
@@ -220,7 +223,7 @@ fn describe() {
     );
     describe_counter!(
         names::LOGINS,
-        "Login attempts, by outcome: success, bad_credentials or throttled."
+        "Login attempts, by outcome: success, bad_credentials, throttled or disabled (the password was right)."
     );
     describe_counter!(names::SIGNUPS, "Accounts created by signup.");
     describe_histogram!(
@@ -244,6 +247,11 @@ fn describe() {
     describe_counter!(
         names::REFRESH_REUSE_DETECTED,
         "Refresh tokens presented a second time: a leaked token; its session was revoked."
+    );
+    describe_counter!(
+        names::ADMIN_ACTIONS,
+        "Admin actions, each also an audit event, by action: user.update, user.logout_all, \
+         user.set_password, product.edit, product.delete."
     );
     describe_counter!(
         names::SESSIONS_ENDED,

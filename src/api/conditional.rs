@@ -53,6 +53,17 @@ pub fn product_tag(product: &Product) -> String {
     format!("\"{}.{}\"", product.id, product.version)
 }
 
+/// What a user's tags name it by: never a product's id, so a product's
+/// tag cannot pass for a user's.
+fn user_key(id: i64) -> String {
+    format!("u{id}")
+}
+
+/// The strong entity tag of a user's current version, `"u<id>.<version>"`.
+pub fn user_tag(id: i64, version: i32) -> String {
+    format!("\"{}.{version}\"", user_key(id))
+}
+
 /// One entity tag as a client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityTag {
@@ -80,10 +91,11 @@ impl EntityTag {
         })
     }
 
-    /// The version of product `id` this tag names, if it names one.
-    fn version_of(&self, id: i64) -> Option<i32> {
-        let (tag_id, version) = self.opaque.split_once('.')?;
-        (tag_id == id.to_string()).then_some(())?;
+    /// The version of the resource `key` this tag names, if it names
+    /// one (`key` is a product's id, or `u` and a user's id).
+    fn version_of(&self, key: &str) -> Option<i32> {
+        let (tag_key, version) = self.opaque.split_once('.')?;
+        (tag_key == key).then_some(())?;
         version.parse().ok()
     }
 }
@@ -99,13 +111,13 @@ pub enum Tags {
 impl Tags {
     /// The versions of product `id` these tags name: all of them under
     /// weak comparison, only the strong tags under strong comparison.
-    fn versions(&self, id: i64, strong: bool) -> Vec<i32> {
+    fn versions(&self, key: &str, strong: bool) -> Vec<i32> {
         match self {
             Self::Any => Vec::new(),
             Self::List(tags) => tags
                 .iter()
                 .filter(|tag| !(strong && tag.weak))
-                .filter_map(|tag| tag.version_of(id))
+                .filter_map(|tag| tag.version_of(key))
                 .collect(),
         }
     }
@@ -133,15 +145,24 @@ impl Preconditions {
     /// comparison, `If-None-Match` by weak comparison (`*` there means
     /// "only if there is no product", which an existing one fails).
     pub fn for_write(&self, id: i64) -> Expected {
+        self.for_key(&id.to_string())
+    }
+
+    /// What a change to user `id` expects, as [`Self::for_write`].
+    pub fn for_user(&self, id: i64) -> Expected {
+        self.for_key(&user_key(id))
+    }
+
+    fn for_key(&self, key: &str) -> Expected {
         Expected {
             one_of: match &self.if_match {
                 None | Some(Tags::Any) => None,
-                Some(tags) => Some(tags.versions(id, true)),
+                Some(tags) => Some(tags.versions(key, true)),
             },
             none_of: match &self.if_none_match {
                 None => Excluded::Nothing,
                 Some(Tags::Any) => Excluded::Every,
-                Some(tags) => Excluded::These(tags.versions(id, false)),
+                Some(tags) => Excluded::These(tags.versions(key, false)),
             },
         }
     }
@@ -263,11 +284,16 @@ mod tests {
     fn tags_name_their_product_and_version() {
         assert_eq!(product_tag(&product(7, 3)), "\"7.3\"");
         let tag = |text| EntityTag::parse(text).unwrap();
-        assert_eq!(tag("\"7.3\"").version_of(7), Some(3));
-        assert_eq!(tag("W/\"7.3\"").version_of(7), Some(3));
-        for other in ["\"8.3\"", "\"7\"", "\"7.x\"", "\"\""] {
-            assert_eq!(tag(other).version_of(7), None, "{other}");
+        assert_eq!(tag("\"7.3\"").version_of("7"), Some(3));
+        assert_eq!(tag("W/\"7.3\"").version_of("7"), Some(3));
+        for other in ["\"8.3\"", "\"7\"", "\"7.x\"", "\"\"", "\"u7.3\""] {
+            assert_eq!(tag(other).version_of("7"), None, "{other}");
         }
+        // A user's tag names the user, never the product with its id.
+        assert_eq!(user_tag(7, 3), "\"u7.3\"");
+        let expected = Preconditions::new(header(&["\"u7.3\""]), ConditionHeader(None));
+        assert_eq!(expected.for_user(7).one_of, Some(vec![3]));
+        assert_eq!(expected.for_write(7).one_of, Some(vec![]));
         for bad in ["7.3", "\"7.3", "w/\"7.3\"", "\"a\"b\"", "*"] {
             assert_eq!(EntityTag::parse(bad), None, "{bad}");
         }

@@ -3,6 +3,7 @@
 //! `domain::Services` and back; the spec and Swagger UI are generated from
 //! these operations.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 mod caching;
@@ -41,12 +42,15 @@ pub enum ApiTags {
     Products,
     /// Probes for orchestrators and load balancers
     Health,
+    /// Accounts and the audit trail, for admins
+    Admin,
 }
 
 type Apis = (
     auth::AuthApi,
     list_params::Expanded<products::ProductsApi>,
     health::HealthApi,
+    admin::AdminApi,
 );
 
 /// The OpenAPI service: every operation, and the spec built from them.
@@ -56,6 +60,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             list_params::Expanded(products::ProductsApi),
             health::HealthApi,
+            admin::AdminApi,
         ),
         "Catalog API",
         env!("CARGO_PKG_VERSION"),

@@ -11,6 +11,8 @@ use poem::Request;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 
+use crate::domain::admin::MAX_PREFIX_CHARS;
+use crate::domain::audit;
 use crate::domain::catalog::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Sort};
 use crate::domain::consistency;
 use crate::domain::price::{Price, PriceError};
@@ -271,6 +273,131 @@ impl ParseFromParameter for OwnerName {
         Username::parse(value.to_owned())
             .map(Self)
             .map_err(|reason| ParseError::custom(format!("is not a username: it {reason}")))
+    }
+}
+
+/// A user id in a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserId(pub i64);
+
+value_type!(
+    UserId,
+    "UserId",
+    required = true,
+    inline(MetaSchema {
+        format: Some("int64"),
+        minimum: Some(1.0),
+        ..MetaSchema::new("integer")
+    })
+);
+
+impl ParseFromParameter for UserId {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        canonical_positive(value)
+            .and_then(|id| i64::try_from(id).ok())
+            .map(Self)
+            .ok_or_else(|| {
+                ParseError::custom(
+                    "must be a user id: a positive whole number in plain digits, \
+                     without a sign or leading zeros",
+                )
+            })
+    }
+}
+
+/// The start of a username or an email, in any case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrefix(pub String);
+
+/// What [`UserPrefix`] accepts, for the spec and the parser alike: no
+/// control or invisible formatting characters.
+const USER_PREFIX_PATTERN: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u206F\uFEFF]+$";
+
+static USER_PREFIX_RE: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(USER_PREFIX_PATTERN).expect("valid regex"));
+
+value_type!(
+    UserPrefix,
+    "UserPrefix",
+    required = true,
+    inline(MetaSchema {
+        min_length: Some(1),
+        max_length: Some(MAX_PREFIX_CHARS),
+        pattern: Some(USER_PREFIX_PATTERN.into()),
+        example: Some("ali".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for UserPrefix {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        let chars = value.chars().count();
+        if chars == 0 || chars > MAX_PREFIX_CHARS {
+            return Err(ParseError::custom(format!(
+                "must be 1–{MAX_PREFIX_CHARS} characters"
+            )));
+        }
+        if !USER_PREFIX_RE.is_match(value) {
+            return Err(ParseError::custom(
+                "must not contain control or invisible formatting characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// Who did something, as audit events name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditActor(pub String);
+
+value_type!(
+    AuditActor,
+    "AuditActor",
+    required = true,
+    inline(MetaSchema {
+        pattern: Some(audit::ACTOR_PATTERN.into()),
+        example: Some("user:1".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for AuditActor {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if audit::is_actor(value) {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ParseError::custom(
+                "must be `user:<id>` or `cli:<name>`, as an event's `actor` is",
+            ))
+        }
+    }
+}
+
+/// What something was done to, as audit events name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditTarget(pub String);
+
+value_type!(
+    AuditTarget,
+    "AuditTarget",
+    required = true,
+    inline(MetaSchema {
+        pattern: Some(audit::TARGET_PATTERN.into()),
+        example: Some("user:2".into()),
+        ..MetaSchema::new("string")
+    })
+);
+
+impl ParseFromParameter for AuditTarget {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if audit::is_target(value) {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ParseError::custom(
+                "must be `user:<id>` or `product:<id>`, as an event's `target` is",
+            ))
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub mod kind {
     pub const INVALID_INPUT: &str = "urn:catalog:problem:invalid-input";
     pub const UNAUTHENTICATED: &str = "urn:catalog:problem:unauthenticated";
     pub const FORBIDDEN: &str = "urn:catalog:problem:forbidden";
+    pub const ACCOUNT_DISABLED: &str = "urn:catalog:problem:account-disabled";
+    pub const LAST_ADMIN: &str = "urn:catalog:problem:last-admin";
     pub const NOT_FOUND: &str = "urn:catalog:problem:not-found";
     pub const CONFLICT: &str = "urn:catalog:problem:conflict";
     pub const PRECONDITION_FAILED: &str = "urn:catalog:problem:precondition-failed";
@@ -153,9 +155,9 @@ pub const fn status_of(kind: Kind) -> u16 {
     match kind {
         Kind::Invalid => 400,
         Kind::BadCredentials | Kind::Unauthenticated => 401,
-        Kind::WrongPassword | Kind::Forbidden => 403,
+        Kind::WrongPassword | Kind::Forbidden | Kind::NotAdmin | Kind::AccountDisabled => 403,
         Kind::NotFound => 404,
-        Kind::Taken => 409,
+        Kind::Taken | Kind::LastAdmin => 409,
         Kind::PreconditionFailed => 412,
         Kind::IdempotencyKeyReused => 422,
         Kind::Throttled => 429,
@@ -211,7 +213,9 @@ impl From<domain::Error> for Problem {
                 Self::new(status, kind::WRONG_PASSWORD, detail).with_field("current_password")
             }
             E::NotFound => Self::new(status, kind::NOT_FOUND, detail),
-            E::Forbidden => Self::new(status, kind::FORBIDDEN, detail),
+            E::Forbidden | E::NotAdmin => Self::new(status, kind::FORBIDDEN, detail),
+            E::AccountDisabled => Self::new(status, kind::ACCOUNT_DISABLED, detail),
+            E::LastAdmin => Self::new(status, kind::LAST_ADMIN, detail),
             E::PreconditionFailed(condition) => {
                 Self::new(status, kind::PRECONDITION_FAILED, detail).with_field(match condition {
                     VersionCondition::OneOf => "If-Match",

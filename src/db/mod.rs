@@ -3,6 +3,7 @@
 //! [`Error`], whose variants carry meaning (a taken username) rather than
 //! driver details.
 
+pub mod admin;
 pub mod idempotency_keys;
 pub mod listing;
 pub mod models;

@@ -16,6 +16,7 @@ pub struct UserRow {
     pub role: String,
     pub created_at: NaiveDateTime,
     pub token_version: i32,
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]

@@ -54,7 +54,11 @@ pub async fn find_by_login_key(conn: &mut Conn, key: LoginKey<'_>) -> Result<Opt
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn set_role(conn: &mut Conn, id: i64, role: &str, now: NaiveDateTime) -> Result<()> {
     diesel::update(users::table.find(id))
-        .set((users::role.eq(role), users::updated_at.eq(now)))
+        .set((
+            users::role.eq(role),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)
         .await?;
     Ok(())
@@ -100,4 +104,20 @@ pub async fn token_version(conn: &mut Conn, id: i64) -> Result<Option<i32>> {
         .first(conn)
         .await
         .optional()?)
+}
+
+/// Adds `delta` to the owner's product count, moving the account's
+/// version on (the count is part of what an admin sees). Taken before the
+/// product row is written, so two creates by one owner queue on this
+/// lock instead of deadlocking on the foreign-key check's.
+#[tracing::instrument(level = "debug", skip(conn))]
+pub async fn count_products(conn: &mut Conn, owner_id: i64, delta: i64) -> Result<()> {
+    diesel::update(users::table.find(owner_id))
+        .set((
+            users::product_count.eq(users::product_count + delta),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -112,7 +112,8 @@ pub struct Accounts {
 
 impl Accounts {
     pub const SIGNUP_FAILURES: Failures = &[Kind::Taken, Kind::Throttled];
-    pub const LOGIN_FAILURES: Failures = &[Kind::BadCredentials, Kind::Throttled];
+    pub const LOGIN_FAILURES: Failures =
+        &[Kind::BadCredentials, Kind::Throttled, Kind::AccountDisabled];
     pub const REFRESH_FAILURES: Failures = &[Kind::Unauthenticated];
     pub const LOGOUT_FAILURES: Failures = &[Kind::Unauthenticated];
     pub const LOGOUT_EVERYWHERE_FAILURES: Failures = &[Kind::Unauthenticated];
@@ -168,6 +169,7 @@ impl Accounts {
             Ok(_) => Some(names::label::outcome::SUCCESS),
             Err(Error::BadCredentials) => Some(names::label::outcome::BAD_CREDENTIALS),
             Err(Error::Throttled { .. }) => Some(names::label::outcome::THROTTLED),
+            Err(Error::AccountDisabled) => Some(names::label::outcome::DISABLED),
             Err(_) => None,
         };
         if let Some(label) = label {
@@ -217,6 +219,14 @@ impl Accounts {
             Some(row) if verified => row,
             _ => return Err(Error::BadCredentials),
         };
+        // Only now: a wrong password for a disabled account is refused
+        // like any other, so the answer tells nothing without it.
+        if row.disabled_at.is_some() {
+            self.db
+                .run(async |conn| self.throttle.succeeded(conn, &attempt).await)
+                .await?;
+            return Err(Error::AccountDisabled);
+        }
         let tokens = self
             .db
             .run(async |conn| {

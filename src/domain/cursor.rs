@@ -25,6 +25,11 @@ pub enum Position {
     Time(i64, i64),
     Cents(i64, i64),
     Text(String, i64),
+    /// An id alone, for lists in id order.
+    Id(i64),
+    /// A step of a list read in several parts, and the text key and id
+    /// where it stopped.
+    Step(u8, String, i64),
 }
 
 /// Signs and checks cursors.

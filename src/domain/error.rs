@@ -29,6 +29,15 @@ pub enum Error {
     NotFound,
     #[error("only the owner or an admin may do that")]
     Forbidden,
+    /// The caller is not an active admin.
+    #[error("only an admin may do that")]
+    NotAdmin,
+    /// The password verified, but an admin has disabled the account.
+    #[error("this account is disabled; ask an admin")]
+    AccountDisabled,
+    /// The change would leave no active admin.
+    #[error("this is the last active admin: promote or enable another admin first")]
+    LastAdmin,
     /// A conditional request found the product at a version it did not
     /// expect.
     #[error("{0}")]
@@ -57,8 +66,8 @@ pub enum VersionCondition {
 impl std::fmt::Display for VersionCondition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::OneOf => "the product has changed since that version; fetch it again and retry",
-            Self::NoneOf => "the product is at a version the request excludes",
+            Self::OneOf => "it has changed since that version; fetch it again and retry",
+            Self::NoneOf => "it is at a version the request excludes",
         })
     }
 }
@@ -77,6 +86,9 @@ pub enum Kind {
     WrongPassword,
     NotFound,
     Forbidden,
+    NotAdmin,
+    AccountDisabled,
+    LastAdmin,
     PreconditionFailed,
     IdempotencyKeyReused,
     Unavailable,
@@ -102,6 +114,9 @@ impl Error {
             Self::WrongPassword => Kind::WrongPassword,
             Self::NotFound => Kind::NotFound,
             Self::Forbidden => Kind::Forbidden,
+            Self::NotAdmin => Kind::NotAdmin,
+            Self::AccountDisabled => Kind::AccountDisabled,
+            Self::LastAdmin => Kind::LastAdmin,
             Self::PreconditionFailed(_) => Kind::PreconditionFailed,
             Self::IdempotencyKeyReused => Kind::IdempotencyKeyReused,
             Self::Unavailable(_) => Kind::Unavailable,

@@ -3,6 +3,8 @@
 //! domain terms; the API layer decides what that means on the wire.
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod catalog;
 pub mod clock;
 pub mod consistency;
@@ -31,6 +33,8 @@ use crate::metric_names as names;
 pub struct Services {
     pub accounts: accounts::Accounts,
     pub catalog: catalog::Catalog,
+    pub admin: admin::Administration,
+    pub admin_reads: admin::AdminReads,
     pub db: Database,
     pub clock: clock::Clock,
 }
@@ -70,6 +74,8 @@ impl Services {
             clock.clone(),
         );
         let throttle = throttle::LoginThrottle::new(policies.throttle, clock.clone());
+        let admin = admin::Administration::new(db.clone(), passwords.clone(), clock.clone());
+        let admin_reads = admin::AdminReads::new(db.clone(), signing.cursors.clone());
         Self {
             accounts: accounts::Accounts::new(
                 db.clone(),
@@ -87,6 +93,8 @@ impl Services {
                 signing.consistency,
                 policies.scan_slots,
             ),
+            admin,
+            admin_reads,
             db,
             clock,
         }

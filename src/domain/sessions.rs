@@ -53,6 +53,15 @@ pub struct Sessions {
     clock: Clock,
 }
 
+/// Ends every session of a user, in the caller's transaction: all refresh
+/// families are revoked and every access token issued so far stops
+/// working. Needs no signing key, so the command line can do it too.
+pub async fn end_all(conn: &mut Conn, user_id: i64, now: NaiveDateTime) -> Result<()> {
+    db::users::bump_token_version(conn, user_id).await?;
+    db::refresh_tokens::revoke_user(conn, user_id, now).await?;
+    Ok(())
+}
+
 /// Refresh tokens are looked up by a hash of their id, so the table holds
 /// nothing that could be replayed.
 fn token_hash(jti: &str) -> [u8; 32] {
@@ -226,8 +235,7 @@ impl Sessions {
     /// every access token issued so far stops working.
     #[tracing::instrument(level = "debug", skip(self, conn))]
     pub async fn end_all(&self, conn: &mut Conn, user_id: i64) -> Result<()> {
-        db::users::bump_token_version(conn, user_id).await?;
-        db::refresh_tokens::revoke_user(conn, user_id, self.clock.now()).await?;
+        end_all(conn, user_id, self.clock.now()).await?;
         metrics::counter!(names::SESSIONS_ENDED, "by" => names::label::ended_by::LOGOUT_ALL)
             .increment(1);
         Ok(())

@@ -6,6 +6,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod auth;
 #[path = "../support/binary.rs"]
 mod binary;

@@ -16,6 +16,7 @@ use super::body::JsonBody;
 use super::problem::problems;
 use super::security::{AccessToken, RefreshToken};
 
+pub use wire::RoleView;
 use wire::{
     Account, ChangePasswordRequest, LoginRequest, LoginResult, SignupRequest, SignupResult,
     TokenPairView,
@@ -79,6 +80,8 @@ problems! {
         /// Unknown user or wrong password; the two are not told apart.
         #[oai(header(name = "WWW-Authenticate", ty = "String", description = "Always `Bearer`."))]
         401 => Unauthorized,
+        /// The password is right, but an admin has disabled the account (`type` ends in `account-disabled`). A wrong password for a disabled account gets 401 like any other.
+        403 => Forbidden,
         /// The body is over 64 KiB.
         413 => PayloadTooLarge,
         /// The body is not `application/json`.

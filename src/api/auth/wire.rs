@@ -104,6 +104,24 @@ pub enum RoleView {
     Admin,
 }
 
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::User => Self::User,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
+
+impl From<RoleView> for Role {
+    fn from(role: RoleView) -> Self {
+        match role {
+            RoleView::User => Self::User,
+            RoleView::Admin => Self::Admin,
+        }
+    }
+}
+
 /// The caller's own account.
 #[derive(Debug, Object)]
 pub struct Account {
@@ -181,10 +199,7 @@ impl From<User> for Account {
             id: user.id,
             username: user.username,
             email: user.email,
-            role: match user.role {
-                Role::User => RoleView::User,
-                Role::Admin => RoleView::Admin,
-            },
+            role: user.role.into(),
             created_at: user.created_at,
         }
     }

@@ -28,8 +28,10 @@ use crate::db::products::ProductChanges;
 use crate::db::replicas::{Committed, Consistency, ReadFuture, Reads};
 use crate::db::{self, Conn, Database, models::NewProductRow};
 use crate::metric_names as names;
+use crate::metric_names::label::admin_action;
 
 use super::accounts::Role;
+use super::audit::{self, Action, Actor};
 use super::clock::{Clock, after};
 use super::consistency::ConsistencyTokens;
 use super::cursor::Cursors;
@@ -305,6 +307,8 @@ impl Catalog {
         product: &NewProduct,
     ) -> Result<Product> {
         let now = self.clock.now();
+        // The owner's row first: see `db::users::count_products`.
+        db::users::count_products(conn, owner_id, 1).await?;
         let row = NewProductRow {
             owner_id,
             name: product.name.as_str(),
@@ -353,52 +357,90 @@ impl Catalog {
             db::search_index::Before::Unknown
         };
         let now = self.clock.now();
-        self.db
+        let actor = Actor::User(caller);
+        let (written, audited) = self
+            .db
             .run(async |conn| {
-                self.authorize(conn, caller, id).await?;
+                let acting = self.authorize(conn, caller, id).await?;
                 // The row stays locked from the check to the commit, so
                 // of two edits expecting the same version one succeeds.
-                let edited = conn
+                let (edited, audited) = conn
                     .transaction::<_, Error, _>(async |conn| {
                         lock_at_expected(conn, id, &expected).await?;
+                        let was = find(conn, id)
+                            .await?
+                            .ok_or_else(|| Error::internal("a locked product vanished"))?;
                         db::products::update(conn, id, &changes, now).await?;
                         let edited = find(conn, id)
                             .await?
                             .ok_or_else(|| Error::internal("a locked product vanished"))?;
                         index(conn, &edited, before).await?;
-                        Ok(edited)
+                        let audited = match acting {
+                            Acting::Owner => None,
+                            Acting::Admin => {
+                                let action = audited_edit(&actor, &was, &edited);
+                                action.record(conn, now).await?;
+                                Some(action)
+                            }
+                        };
+                        Ok((edited, audited))
                     })
                     .await?;
-                Ok(Written {
+                let written = Written {
                     value: edited,
                     consistency: self.token_after(conn, Committed::Own).await,
-                })
+                };
+                Ok::<_, Error>((written, audited))
             })
-            .await
+            .await?;
+        if let Some(action) = audited {
+            action.announce();
+        }
+        Ok(written)
     }
 
     /// Deletes a product. Only its owner or an admin may, and only at a
     /// version `expected` allows.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn delete(&self, caller: i64, id: i64, expected: Expected) -> Result<Written<()>> {
-        self.db
+        let now = self.clock.now();
+        let actor = Actor::User(caller);
+        let (written, audited) = self
+            .db
             .run(async |conn| {
-                self.authorize(conn, caller, id).await?;
+                let acting = self.authorize(conn, caller, id).await?;
                 // The product's row is locked first, then its index rows
-                // go with it.
-                conn.transaction::<_, Error, _>(async |conn| {
-                    lock_at_expected(conn, id, &expected).await?;
-                    db::search_index::remove(conn, id).await?;
-                    db::products::delete(conn, id).await?;
-                    Ok(())
-                })
-                .await?;
-                Ok(Written {
+                // go with it, then its owner's count moves.
+                let audited = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        lock_at_expected(conn, id, &expected).await?;
+                        let was = find(conn, id)
+                            .await?
+                            .ok_or_else(|| Error::internal("a locked product vanished"))?;
+                        db::search_index::remove(conn, id).await?;
+                        db::products::delete(conn, id).await?;
+                        db::users::count_products(conn, was.owner.id, -1).await?;
+                        match acting {
+                            Acting::Owner => Ok(None),
+                            Acting::Admin => {
+                                let action = audited_delete(&actor, &was);
+                                action.record(conn, now).await?;
+                                Ok(Some(action))
+                            }
+                        }
+                    })
+                    .await?;
+                let written = Written {
                     value: (),
                     consistency: self.token_after(conn, Committed::Own).await,
-                })
+                };
+                Ok::<_, Error>((written, audited))
             })
-            .await
+            .await?;
+        if let Some(action) = audited {
+            action.announce();
+        }
+        Ok(written)
     }
 
     /// Deletes idempotency keys past their lifetime.
@@ -411,19 +453,73 @@ impl Catalog {
 
     /// Refuses a write to product `id` unless `caller` owns it or is an
     /// admin; a product that does not exist is [`Error::NotFound`].
-    async fn authorize(&self, conn: &mut Conn, caller: i64, id: i64) -> Result<()> {
+    async fn authorize(&self, conn: &mut Conn, caller: i64, id: i64) -> Result<Acting> {
         let owner = db::products::owner_of(conn, id)
             .await?
             .ok_or(Error::NotFound)?;
-        if owner != caller {
-            // The role is read now, not from the token, so a demotion
-            // takes effect at once.
-            let caller = db::users::find(conn, caller).await?;
-            if caller.map(|row| Role::from_db(&row.role)) != Some(Role::Admin) {
-                return Err(Error::Forbidden);
-            }
+        if owner == caller {
+            return Ok(Acting::Owner);
         }
-        Ok(())
+        // The role is read now, not from the token, so a demotion takes
+        // effect at once.
+        match db::users::find(conn, caller).await? {
+            Some(row) if Role::from_db(&row.role) == Role::Admin && row.disabled_at.is_none() => {
+                Ok(Acting::Admin)
+            }
+            _ => Err(Error::Forbidden),
+        }
+    }
+}
+
+/// In what right a caller writes to a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acting {
+    Owner,
+    /// An admin, on someone else's product: audited.
+    Admin,
+}
+
+/// A product's fields an admin's edit or delete records.
+fn fields(product: &Product) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("name".into(), product.name.clone().into());
+    map.insert("description".into(), product.description.clone().into());
+    map.insert("price".into(), product.price.to_string().into());
+    map
+}
+
+/// The audit event of an admin's edit: the fields that changed.
+fn audited_edit<'a>(actor: &'a Actor, was: &Product, is: &Product) -> Action<'a> {
+    let (mut before, mut after) = (fields(was), fields(is));
+    let unchanged: Vec<String> = before
+        .iter()
+        .filter(|(name, value)| after.get(*name) == Some(value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unchanged {
+        before.remove(&name);
+        after.remove(&name);
+    }
+    Action {
+        actor,
+        action: admin_action::PRODUCT_EDIT,
+        target: audit::product_target(is.id),
+        before,
+        after,
+    }
+}
+
+/// The audit event of an admin's delete: what the product was, and
+/// whose.
+fn audited_delete<'a>(actor: &'a Actor, was: &Product) -> Action<'a> {
+    let mut before = fields(was);
+    before.insert("owner_id".into(), was.owner.id.into());
+    Action {
+        actor,
+        action: admin_action::PRODUCT_DELETE,
+        target: audit::product_target(was.id),
+        before,
+        after: serde_json::Map::new(),
     }
 }
 

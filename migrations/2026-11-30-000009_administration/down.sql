@@ -1,0 +1,10 @@
+DROP TABLE audit_events;
+ALTER TABLE users
+    DROP KEY users_active_admins,
+    DROP KEY users_email_fold,
+    DROP KEY users_username_fold,
+    DROP COLUMN email_fold,
+    DROP COLUMN username_fold,
+    DROP COLUMN product_count,
+    DROP COLUMN version,
+    DROP COLUMN disabled_at;
