@@ -3,8 +3,15 @@
 Every generated request that needs a bearer token gets one from a fresh
 login, so operations that end sessions (logout, logoutEverywhere,
 changePassword, refreshTokens) cannot spoil the tokens of later requests.
-refreshTokens and logout take the refresh token; everything else the
-access token.
+refreshTokens and logout take the refresh token; the admin operations the
+admin's access token (CATALOG_ADMIN_PASSWORD); everything else the fuzz
+user's access token.
+
+The admin operations that change an account (editUser,
+logoutUserEverywhere) are aimed at a user kept for the purpose whenever
+the generated id is a valid one: generated changes may promote, demote,
+disable or log out that user, but never the admin or the fuzz user whose
+tokens the other operations need.
 """
 
 import os
@@ -17,8 +24,33 @@ BASE_URL = os.environ["CATALOG_BASE_URL"]
 USERNAME = "fuzz_" + uuid.uuid4().hex[:12]
 PASSWORD = "contract-" + uuid.uuid4().hex
 REFRESH_OPERATIONS = {"refreshTokens", "logout"}
+ADMIN_OPERATIONS = {"listUsers", "getUser", "editUser", "logoutUserEverywhere", "listAuditEvents"}
+CHANGE_OPERATIONS = {"editUser", "logoutUserEverywhere"}
+ADMIN_PASSWORD = os.environ["CATALOG_ADMIN_PASSWORD"]
+TARGET = "fuzz_target_" + uuid.uuid4().hex[:8]
 
 _signed_up = False
+_target_id = None
+
+
+def _admin_tokens() -> dict:
+    with httpx.Client(base_url=BASE_URL, timeout=30) as client:
+        response = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        response.raise_for_status()
+        return response.json()
+
+
+def _target() -> int:
+    global _target_id
+    if _target_id is None:
+        with httpx.Client(base_url=BASE_URL, timeout=30) as client:
+            response = client.post(
+                "/api/auth/signup",
+                json={"username": TARGET, "email": f"{TARGET}@example.com", "password": PASSWORD},
+            )
+            response.raise_for_status()
+            _target_id = response.json()["id"]
+    return _target_id
 
 
 def _tokens() -> dict:
@@ -41,7 +73,8 @@ class CatalogTokens:
     """A fresh token pair for each test case."""
 
     def get(self, case, context):
-        return _tokens()
+        operation_id = case.operation.definition.raw.get("operationId")
+        return _admin_tokens() if operation_id in ADMIN_OPERATIONS else _tokens()
 
     def set(self, case, data, context):
         operation_id = case.operation.definition.raw.get("operationId")
@@ -71,6 +104,10 @@ def after_call(context, case, response):
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     operation_id = case.operation.definition.raw.get("operationId")
+    if operation_id in CHANGE_OPERATIONS and case.path_parameters:
+        id_ = case.path_parameters.get("id")
+        if isinstance(id_, int) and not isinstance(id_, bool) and id_ >= 1:
+            case.path_parameters["id"] = _target()
     if operation_id not in READ_OPERATIONS or _last_consistency_token is None:
         return
     case.headers = case.headers or {}

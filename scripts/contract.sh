@@ -69,7 +69,11 @@ replica=$(sed -n 's/^REPLICA_URL=//p' <<<"$pair")
 sql "CREATE DATABASE \`$database\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 port=$(free_port)
 base="http://127.0.0.1:$port"
-DATABASE_URL="$DB_SERVER/$database" DATABASE_REPLICA_URLS="$replica/$database" \
+# The admin the scenarios and Schemathesis log in as (`admin`).
+CATALOG_ADMIN_PASSWORD="contract-admin-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+export CATALOG_ADMIN_PASSWORD
+ADMIN_PASSWORD="$CATALOG_ADMIN_PASSWORD" \
+    DATABASE_URL="$DB_SERVER/$database" DATABASE_REPLICA_URLS="$replica/$database" \
     JWT_SECRET_KEY="contract-$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
     LISTEN_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 \
     LOGIN_MAX_FAILURES=1000000 LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \

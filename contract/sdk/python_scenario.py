@@ -3,17 +3,21 @@ openapi-python-client: signup, login, create a product (and retry it with
 its Idempotency-Key), list mine, get it, edit it with If-Match, search,
 filter and sort, page through the public list, refresh, delete, confirm
 404. Public reads may be served by a read replica, so each one after a
-write passes that write's Catalog-Consistency token.
+write passes that write's Catalog-Consistency token. Then an admin finds
+the user, disables them (with If-Match), sees their token refused and
+reads the audit entry.
 
 Usage: python_scenario.py BASE_URL (with the generated package on
-PYTHONPATH).
+PYTHONPATH, and the admin's password in CATALOG_ADMIN_PASSWORD).
 """
 
+import os
 import sys
 import uuid
 
 from catalog_api_client import AuthenticatedClient, Client
-from catalog_api_client.api.auth import login, refresh_tokens, signup
+from catalog_api_client.api.admin import edit_user, get_user, list_audit_events, list_users
+from catalog_api_client.api.auth import get_current_user, login, refresh_tokens, signup
 from catalog_api_client.api.products import (
     create_product,
     delete_product,
@@ -23,7 +27,11 @@ from catalog_api_client.api.products import (
     list_products,
 )
 from catalog_api_client.models import (
+    AdminUser,
+    AdminUserPage,
+    AuditEventPage,
     CreateProductRequest,
+    EditUserRequest,
     EditProductRequest,
     ProductSort,
     LoginRequest,
@@ -139,7 +147,55 @@ def main(base_url: str) -> None:
     gone = get_product.sync_detailed(client=public, id=created.id, catalog_consistency=token)
     assert gone.status_code == 404 and isinstance(gone.parsed, Problem), gone
     assert gone.parsed.status == 404
+
+    admin_flow(base_url, public, name, password, me)
     print("python SDK scenario: ok")
+
+
+def admin_flow(base_url: str, public: Client, name: str, password: str, user: AuthenticatedClient) -> None:
+    """An admin finds the user by a prefix in another case, disables them
+    at the version just read, sees their token and login refused, and
+    reads the audit entry; then enables them again."""
+    session = login.sync(
+        client=public, body=LoginRequest(username="admin", password=os.environ["CATALOG_ADMIN_PASSWORD"])
+    )
+    assert isinstance(session, LoginResult), session
+    admin = AuthenticatedClient(base_url=base_url, token=session.access_token)
+
+    page = list_users.sync(client=admin, q=name.upper(), limit=5)
+    assert isinstance(page, AdminUserPage), page
+    assert [u.username for u in page.items] == [name], page
+    target = page.items[0]
+    assert target.products == 4 and not target.disabled, target
+
+    read = get_user.sync_detailed(client=admin, id=target.id)
+    assert read.status_code == 200 and isinstance(read.parsed, AdminUser), read
+    disabled = edit_user.sync_detailed(
+        client=admin, id=target.id, body=EditUserRequest(disabled=True), if_match=read.headers["etag"]
+    )
+    assert disabled.status_code == 200 and isinstance(disabled.parsed, AdminUser), disabled
+    assert disabled.parsed.disabled
+    stale = edit_user.sync_detailed(
+        client=admin, id=target.id, body=EditUserRequest(disabled=False), if_match=read.headers["etag"]
+    )
+    assert stale.status_code == 412 and isinstance(stale.parsed, Problem), stale
+
+    refused = get_current_user.sync_detailed(client=user)
+    assert refused.status_code == 401, refused
+    login_refused = login.sync_detailed(client=public, body=LoginRequest(username=name, password=password))
+    assert login_refused.status_code == 403 and isinstance(login_refused.parsed, Problem), login_refused
+    assert login_refused.parsed.type_ == "urn:catalog:problem:account-disabled"
+
+    events = list_audit_events.sync(client=admin, target=f"user:{target.id}")
+    assert isinstance(events, AuditEventPage), events
+    entry = events.items[0]
+    assert entry.action == "user.update" and entry.actor == f"user:{session.user.id}", entry
+    assert entry.before.additional_properties == {"disabled": False}, entry
+    assert entry.after.additional_properties == {"disabled": True}, entry
+    assert entry.request_id == disabled.headers["x-request-id"], (entry, disabled.headers)
+
+    enabled = edit_user.sync(client=admin, id=target.id, body=EditUserRequest(disabled=False))
+    assert isinstance(enabled, AdminUser) and not enabled.disabled, enabled
 
 
 if __name__ == "__main__":

@@ -3,15 +3,23 @@
 // its Idempotency-Key), list mine, get it, edit it with If-Match, search,
 // filter and sort, page through the public list, refresh, delete, confirm
 // 404. Public reads may be served by a read replica, so each one after a
-// write passes that write's Catalog-Consistency token.
+// write passes that write's Catalog-Consistency token. Then an admin finds
+// the user, disables them (with If-Match), sees their token refused and
+// reads the audit entry.
 //
-// Usage: tsx sdk/scenario.ts BASE_URL
+// Usage: tsx sdk/scenario.ts BASE_URL (the admin's password in
+// CATALOG_ADMIN_PASSWORD)
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 
 import { createClient } from "../generated/ts/client";
 import {
+  editUser,
+  getCurrentUser,
+  getUser,
+  listAuditEvents,
+  listUsers,
   createProduct,
   deleteProduct,
   editProduct,
@@ -178,5 +186,64 @@ const gone = await getProduct({
 assert.equal(gone.response.status, 404);
 const problem: Problem | undefined = gone.error;
 assert.equal(problem?.status, 404);
+
+// An admin finds the user by a prefix in another case, disables them at
+// the version just read, sees their token and login refused, and reads
+// the audit entry; then enables them again.
+const adminPassword = process.env.CATALOG_ADMIN_PASSWORD;
+if (!adminPassword) throw new Error("CATALOG_ADMIN_PASSWORD is not set");
+const adminSession = await login({
+  client: open,
+  body: { username: "admin", password: adminPassword },
+  throwOnError: true,
+});
+const admin = withToken(adminSession.data.access_token);
+const found = await listUsers({ client: admin, query: { q: name.toUpperCase(), limit: 5 }, throwOnError: true });
+assert.deepEqual(
+  found.data.items.map((u) => u.username),
+  [name],
+);
+const target = found.data.items[0]!;
+assert.equal(target.disabled, false);
+const read = await getUser({ client: admin, path: { id: target.id }, throwOnError: true });
+const userTag = read.response.headers.get("etag")!;
+const disabled = await editUser({
+  client: admin,
+  path: { id: target.id },
+  body: { disabled: true },
+  headers: { "If-Match": userTag },
+  throwOnError: true,
+});
+assert.equal(disabled.data.disabled, true);
+const stale = await editUser({
+  client: admin,
+  path: { id: target.id },
+  body: { disabled: false },
+  headers: { "If-Match": userTag },
+});
+assert.equal(stale.response.status, 412);
+const refused = await getCurrentUser({ client: me });
+assert.equal(refused.response.status, 401);
+const loginRefused = await login({ client: open, body: { username: name, password } });
+assert.equal(loginRefused.response.status, 403);
+assert.equal((loginRefused.error as Problem | undefined)?.type, "urn:catalog:problem:account-disabled");
+const audit = await listAuditEvents({
+  client: admin,
+  query: { target: `user:${target.id}` },
+  throwOnError: true,
+});
+const entry = audit.data.items[0]!;
+assert.equal(entry.action, "user.update");
+assert.equal(entry.actor, `user:${adminSession.data.user.id}`);
+assert.deepEqual(entry.before, { disabled: false });
+assert.deepEqual(entry.after, { disabled: true });
+assert.equal(entry.request_id, disabled.response.headers.get("x-request-id"));
+const enabled = await editUser({
+  client: admin,
+  path: { id: target.id },
+  body: { disabled: false },
+  throwOnError: true,
+});
+assert.equal(enabled.data.disabled, false);
 
 console.log("TypeScript SDK scenario: ok");

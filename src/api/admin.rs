@@ -76,6 +76,7 @@ impl From<UserPage> for AdminUserPage {
 
 /// One admin action, as recorded in the transaction of its change.
 #[derive(Debug, Object)]
+#[oai(rename = "AuditEvent")]
 pub struct AuditEventView {
     pub id: i64,
     /// Who: `user:<id>` (an admin, through the API) or `cli:<name>` (an

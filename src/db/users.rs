@@ -107,9 +107,11 @@ pub async fn token_version(conn: &mut Conn, id: i64) -> Result<Option<i32>> {
 }
 
 /// Adds `delta` to the owner's product count, moving the account's
-/// version on (the count is part of what an admin sees). Taken before the
-/// product row is written, so two creates by one owner queue on this
-/// lock instead of deadlocking on the foreign-key check's.
+/// version on (the count is part of what an admin sees). Every create and
+/// delete takes the owner's row before any row that refers to it or that
+/// other writes share (the search index's counts): two creates by one
+/// owner then queue on this lock instead of deadlocking on the shared
+/// lock a foreign-key check takes.
 #[tracing::instrument(level = "debug", skip(conn))]
 pub async fn count_products(conn: &mut Conn, owner_id: i64, delta: i64) -> Result<()> {
     diesel::update(users::table.find(owner_id))
@@ -119,5 +121,18 @@ pub async fn count_products(conn: &mut Conn, owner_id: i64, delta: i64) -> Resul
         ))
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Locks an account's row until the transaction ends.
+#[tracing::instrument(level = "debug", skip(conn))]
+pub async fn lock(conn: &mut Conn, id: i64) -> Result<()> {
+    users::table
+        .find(id)
+        .select(users::id)
+        .for_update()
+        .first::<i64>(conn)
+        .await
+        .optional()?;
     Ok(())
 }

@@ -535,6 +535,11 @@ async fn users_are_listed_in_pages_and_found_by_a_prefix_of_either_name() {
     assert_eq!(names, ["a_i"]);
     let page = get_json(&app, &admin, "/api/admin/users?q=%25").await;
     assert!(page["items"].as_array().unwrap().is_empty());
+    // Text whose case mapping changes its length is no 500.
+    for q in ["%C4%B0", "%C3%9F", "%E1%BA%9E", "%F0%9F%98%80"] {
+        let page = get_json(&app, &admin, &format!("/api/admin/users?q={q}")).await;
+        assert!(page["items"].as_array().unwrap().is_empty(), "{q}");
+    }
 
     // One account, its product count and its ETag.
     let alice = ids["alice"];
@@ -589,6 +594,9 @@ async fn users_are_listed_in_pages_and_found_by_a_prefix_of_either_name() {
         ("/api/admin/users?q=", "q"),
         ("/api/admin/users?cursor=nonsense", "cursor"),
         ("/api/admin/users/01", "id"),
+        ("/api/admin/users?q=a%E2%80%8Bb", "q"),
+        ("/api/admin/users?q=a%00", "q"),
+        ("/api/admin/users?q=a&q=b", "q"),
     ] {
         let response = app.authed(Method::GET, path, &admin).send().await.unwrap();
         assert_problem(response, 400, Some(field)).await;
@@ -615,4 +623,51 @@ async fn users_are_listed_in_pages_and_found_by_a_prefix_of_either_name() {
         let response = patch_user(&app, &admin, alice, body).await;
         assert_problem(response, 400, Some(field)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_counts_stay_exact_under_concurrent_creates_and_deletes_by_one_owner() {
+    let app = TestApp::spawn_with(&WITH_ADMIN).await;
+    let admin = boss(&app).await;
+    let owner = app.new_user("busy").await;
+    let mut doomed = Vec::new();
+    for i in 0..10 {
+        let product = app
+            .new_product(&owner, &format!("shared words {i}"), 1.0)
+            .await;
+        doomed.push(product["id"].as_i64().unwrap());
+    }
+    // 40 creates (half with an idempotency key) and 10 deletes at once,
+    // all sharing search words: every one succeeds, none deadlocks.
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let mut request = app
+            .authed(Method::POST, "/api/products", &owner.access_token)
+            .json(&json!({"name": format!("shared words new {i}"), "price": 2.0}));
+        if i % 2 == 0 {
+            request = request.header("Idempotency-Key", format!("key-{i}"));
+        }
+        requests.spawn(async move { (StatusCode::CREATED, request.send().await) });
+    }
+    for id in &doomed {
+        let request = app.authed(
+            Method::DELETE,
+            &format!("/api/products/{id}"),
+            &owner.access_token,
+        );
+        requests.spawn(async move { (StatusCode::NO_CONTENT, request.send().await) });
+    }
+    while let Some(done) = requests.join_next().await {
+        let (expected, response) = done.unwrap();
+        assert_eq!(response.unwrap().status(), expected);
+    }
+    let user = get_json(&app, &admin, &format!("/api/admin/users/{}", owner.id)).await;
+    let actual = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM products WHERE owner_id = {}",
+            owner.id
+        ))
+        .await;
+    assert_eq!(actual, 40);
+    assert_eq!(user["products"], 40);
 }

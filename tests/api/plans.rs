@@ -430,6 +430,20 @@ impl Explainer {
         }
     }
 
+    /// [`Self::select`] for a statement that cannot cross threads (a
+    /// boxed one), through the text protocol with its binds written in.
+    async fn select_inlined<Q: QueryFragment<Mysql>>(&mut self, statement: &Q) -> Plan {
+        if self.mariadb {
+            parse_json(
+                &self
+                    .text_unprepared("ANALYZE FORMAT=JSON ", statement)
+                    .await,
+            )
+        } else {
+            parse_mysql_tree(&self.text_unprepared("EXPLAIN ANALYZE ", statement).await)
+        }
+    }
+
     /// Reports the plan of a write; MariaDB also runs it.
     async fn write<Q: QueryFragment<Mysql> + Send + Sync>(&mut self, statement: &Q) -> Plan {
         let prefix = if self.mariadb {
@@ -1185,4 +1199,99 @@ async fn a_flood_of_searches_leaves_the_front_page_and_logins_served() {
         !metrics.contains("catalog_list_scan_refused_total 0\n"),
         "{metrics}"
     );
+}
+
+/// 100,000 accounts whose usernames and emails all start with `user` (the
+/// worst prefix: every account matches it), a tenth of them admins, and
+/// 100,000 audit events by ten actors about a thousand targets.
+async fn load_accounts(database: &str) {
+    let thousand = "WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)";
+    admin_sql(
+        Some(database),
+        &[
+            "CREATE TABLE hundreds (i INT PRIMARY KEY)".to_owned(),
+            "INSERT INTO hundreds WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 \
+             FROM n WHERE i < 99) SELECT i FROM n"
+                .to_owned(),
+            format!(
+                "INSERT INTO users (username, username_key, email, email_key, password_hash, \
+                 role, created_at, updated_at) {thousand} \
+                 SELECT CONCAT('user', n.i * 100 + h.i), UNHEX(SHA2(CONCAT('user', n.i * 100 + h.i), 256)), \
+                 CONCAT('User', n.i * 100 + h.i, '@example.com'), \
+                 UNHEX(SHA2(CONCAT('user', n.i * 100 + h.i, '@example.com'), 256)), 'x', \
+                 IF(h.i % 10 = 0, 'admin', 'user'), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) \
+                 FROM n CROSS JOIN hundreds h"
+            ),
+            format!(
+                "INSERT INTO audit_events (actor, action, target, changes, request_id, created_at) \
+                 {thousand} SELECT CONCAT('user:', 1 + (n.i * 100 + h.i) % 10), 'user.update', \
+                 CONCAT('user:', 1 + (n.i * 100 + h.i) % 1000), '{{}}', NULL, UTC_TIMESTAMP(6) \
+                 FROM n CROSS JOIN hundreds h"
+            ),
+            "DROP TABLE hundreds".to_owned(),
+            "ANALYZE TABLE users, audit_events".to_owned(),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_pages_and_the_admin_lock_read_an_index_in_page_order() {
+    use catalog::db::admin::{self, Fold};
+    let app = TestApp::spawn().await;
+    load_accounts(&app.database).await;
+    let mut db = Explainer::connect(&app).await;
+    let mut failures = Vec::new();
+    let page = 21.0;
+    for before in [None, Some(50_000)] {
+        let plan = db
+            .select_inlined(&admin::page_all_statement(before, 21))
+            .await;
+        failures.extend(check("all users", &plan, "users", "PRIMARY", Some(page)));
+    }
+    for (fold, key, after) in [
+        (Fold::Username, "users_username_fold", None),
+        (Fold::Username, "users_username_fold", Some(("user5", 5))),
+        (Fold::Email, "users_email_fold", None),
+        (
+            Fold::Email,
+            "users_email_fold",
+            Some(("user5@example.com", 5)),
+        ),
+    ] {
+        for prefix in ["user", "USER5", "u"] {
+            let plan = db
+                .select_inlined(&admin::page_matching_statement(fold, prefix, after, 21))
+                .await;
+            let name = format!("users matching {prefix:?} by {fold:?} after {after:?}");
+            failures.extend(check(&name, &plan, "users", key, Some(page)));
+        }
+    }
+    for (actor, target, key) in [
+        (None, None, "PRIMARY"),
+        (Some("user:3"), None, "audit_events_actor"),
+        (None, Some("user:7"), "audit_events_target"),
+        (Some("user:3"), Some("user:3"), "audit_events_actor_target"),
+    ] {
+        for before in [None, Some(60_000)] {
+            let plan = db
+                .select_inlined(&admin::events_statement(actor, target, before, 21))
+                .await;
+            let name = format!("audit by {actor:?} about {target:?} before {before:?}");
+            failures.extend(check(&name, &plan, "audit_events", key, Some(page)));
+        }
+    }
+    // The guard reads (and locks) the admins' entries only: 10,000 of
+    // 100,000 accounts.
+    let plan = db
+        .select_inlined(&admin::lock_active_admins_statement())
+        .await;
+    failures.extend(check(
+        "active admins",
+        &plan,
+        "users",
+        "users_active_admins",
+        Some(10_000.0),
+    ));
+    assert_no_violations(failures);
 }

@@ -74,16 +74,51 @@ fn every_operation_is_named_tagged_summarised_and_lists_its_errors() {
             "createProduct",
             "deleteProduct",
             "editProduct",
+            "editUser",
             "getCurrentUser",
             "getProduct",
+            "getUser",
+            "listAuditEvents",
             "listMyProducts",
             "listProducts",
+            "listUsers",
             "login",
             "logout",
             "logoutEverywhere",
+            "logoutUserEverywhere",
             "refreshTokens",
             "signup",
         ]
+    );
+    // Every admin operation refuses non-admins, and the guard and
+    // preconditions of account changes are documented.
+    for (path, method) in [
+        ("/api/admin/users", "get"),
+        ("/api/admin/users/{id}", "get"),
+        ("/api/admin/users/{id}", "patch"),
+        ("/api/admin/users/{id}/logout-all", "post"),
+        ("/api/admin/audit", "get"),
+    ] {
+        for status in ["401", "403"] {
+            assert!(
+                spec["paths"][path][method]["responses"]
+                    .get(status)
+                    .is_some(),
+                "{method} {path} {status}"
+            );
+        }
+    }
+    for status in ["409", "412"] {
+        assert!(
+            spec["paths"]["/api/admin/users/{id}"]["patch"]["responses"]
+                .get(status)
+                .is_some()
+        );
+    }
+    assert!(
+        spec["paths"]["/api/auth/login"]["post"]["responses"]
+            .get("403")
+            .is_some()
     );
     for scheme in ["accessToken", "refreshToken"] {
         let s = &spec["components"]["securitySchemes"][scheme];

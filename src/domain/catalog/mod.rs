@@ -247,6 +247,11 @@ impl Catalog {
             .run(async |conn| {
                 let mut created = conn
                     .transaction::<_, Error, _>(async |conn| {
+                        // The owner's row first, as every create takes it
+                        // (see `db::users::count_products`): the key's
+                        // row would otherwise take a shared lock on it
+                        // that two retries could not both upgrade.
+                        db::users::lock(conn, owner_id).await?;
                         db::idempotency_keys::forget_expired(conn, owner_id, &key_hash, now)
                             .await?;
                         let claimed = db::idempotency_keys::claim(
@@ -409,17 +414,19 @@ impl Catalog {
             .db
             .run(async |conn| {
                 let acting = self.authorize(conn, caller, id).await?;
-                // The product's row is locked first, then its index rows
-                // go with it, then its owner's count moves.
+                // The product's row is locked first, then its owner's
+                // count moves, then its index rows go with it.
                 let audited = conn
                     .transaction::<_, Error, _>(async |conn| {
                         lock_at_expected(conn, id, &expected).await?;
                         let was = find(conn, id)
                             .await?
                             .ok_or_else(|| Error::internal("a locked product vanished"))?;
+                        // The owner's row before the index's shared
+                        // rows, in the order a create takes them.
+                        db::users::count_products(conn, was.owner.id, -1).await?;
                         db::search_index::remove(conn, id).await?;
                         db::products::delete(conn, id).await?;
-                        db::users::count_products(conn, was.owner.id, -1).await?;
                         match acting {
                             Acting::Owner => Ok(None),
                             Acting::Admin => {
