@@ -198,15 +198,15 @@ const adminSession = await login({
   throwOnError: true,
 });
 const admin = withToken(adminSession.data.access_token);
-const found = await listUsers({ client: admin, query: { q: name.toUpperCase(), limit: 5 }, throwOnError: true });
+const listed = await listUsers({ client: admin, query: { q: name.toUpperCase(), limit: 5 }, throwOnError: true });
 assert.deepEqual(
-  found.data.items.map((u) => u.username),
+  listed.data.items.map((u) => u.username),
   [name],
 );
-const target = found.data.items[0]!;
+const target = listed.data.items[0]!;
 assert.equal(target.disabled, false);
-const read = await getUser({ client: admin, path: { id: target.id }, throwOnError: true });
-const userTag = read.response.headers.get("etag")!;
+const readUser = await getUser({ client: admin, path: { id: target.id }, throwOnError: true });
+const userTag = readUser.response.headers.get("etag")!;
 const disabled = await editUser({
   client: admin,
   path: { id: target.id },
@@ -215,13 +215,13 @@ const disabled = await editUser({
   throwOnError: true,
 });
 assert.equal(disabled.data.disabled, true);
-const stale = await editUser({
+const staleUser = await editUser({
   client: admin,
   path: { id: target.id },
   body: { disabled: false },
   headers: { "If-Match": userTag },
 });
-assert.equal(stale.response.status, 412);
+assert.equal(staleUser.response.status, 412);
 const refused = await getCurrentUser({ client: me });
 assert.equal(refused.response.status, 401);
 const loginRefused = await login({ client: open, body: { username: name, password } });

@@ -22,6 +22,7 @@ use super::ApiTags;
 use super::auth::RoleView;
 use super::body::{JsonBody, request_body};
 use super::conditional::{ConditionHeader, Preconditions, user_tag};
+use super::fields::Nullable;
 use super::params::{AuditActor, AuditTarget, Once, PageCursor, PageSize, UserId, UserPrefix};
 use super::problem::problems;
 use super::security::AccessToken;
@@ -62,14 +63,15 @@ impl From<AdminUser> for AdminUserView {
 pub struct AdminUserPage {
     pub items: Vec<AdminUserView>,
     /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
+    #[oai(nullable)]
+    pub next_cursor: Nullable<String>,
 }
 
 impl From<UserPage> for AdminUserPage {
     fn from(page: UserPage) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         }
     }
 }
@@ -93,7 +95,8 @@ pub struct AuditEventView {
     pub after: BTreeMap<String, serde_json::Value>,
     /// The `X-Request-Id` of the request that made it; null at the
     /// command line.
-    pub request_id: Option<String>,
+    #[oai(nullable)]
+    pub request_id: Nullable<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -106,7 +109,7 @@ impl From<AuditEvent> for AuditEventView {
             target: event.target,
             before: event.before.into_iter().collect(),
             after: event.after.into_iter().collect(),
-            request_id: event.request_id,
+            request_id: Nullable(event.request_id),
             created_at: event.created_at,
         }
     }
@@ -117,22 +120,25 @@ impl From<AuditEvent> for AuditEventView {
 pub struct AuditEventPage {
     pub items: Vec<AuditEventView>,
     /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
+    #[oai(nullable)]
+    pub next_cursor: Nullable<String>,
 }
 
 impl From<AuditPage> for AuditEventPage {
     fn from(page: AuditPage) -> Self {
         Self {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         }
     }
 }
 
 request_body! {
     /// What to change; at least one. A field left out keeps its value.
+    /// `role`: `user` demotes an admin, `admin` promotes a user.
     pub struct EditUserRequest min_keys = 1 {
-        /// `user` demotes an admin; `admin` promotes a user.
+        // Undocumented here: a description beside a `$ref` becomes an
+        // `allOf` some client generators cannot read.
         pub role: Option<RoleView> => unless_absent,
         /// `true` disables the account and ends its sessions; `false`
         /// enables it again (its old sessions stay ended).

@@ -671,3 +671,41 @@ async fn product_counts_stay_exact_under_concurrent_creates_and_deletes_by_one_o
     assert_eq!(actual, 40);
     assert_eq!(user["products"], 40);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_admin_action_is_counted_and_logged_with_its_request_id() {
+    use crate::binary::{Binary, metric};
+    use crate::helpers::sign_up_and_log_in;
+    let mut vars = WITH_ADMIN.to_vec();
+    vars.push(("RUST_LOG", "info"));
+    let binary = Binary::start(&vars).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", binary.port);
+    let user = sign_up_and_log_in(&client, &base, "metered").await;
+    let admin = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": "boss", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let series = r#"catalog_admin_actions_total{action="user.update"}"#;
+    assert_eq!(metric(&binary.metrics().await, series), 0.0);
+    let response = client
+        .patch(format!("{base}/api/admin/users/{}", user["user"]["id"]))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .header("X-Request-Id", "admin-action-42")
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(metric(&binary.metrics().await, series), 1.0);
+    binary.wait_for_log(r#""message":"admin action""#).await;
+    binary
+        .wait_for_log(r#""request_id":"admin-action-42""#)
+        .await;
+    binary.wait_for_log(r#""action":"user.update""#).await;
+}
