@@ -178,6 +178,21 @@ check "delete 204 ($status)" [ "$status" = 204 ]
 request GET "/api/products/$doomed_id"
 [ "$status" = 404 ] && is_problem
 verdict $? "get deleted: 404 problem+json ($status)"
+
+# The operator's command line in the app's container, as the README's
+# Administration section says: it promotes the user, whose token then
+# works as an admin's through nginx, and the audit trail names the
+# operator.
+promoted=$(docker compose exec -T app catalog admin promote "$user" 2>&1)
+check "catalog admin promote in the app container (${promoted:-no output})" \
+    grep -q "is an admin" <<<"$promoted"
+request GET "/api/admin/users?q=$user" "${auth[@]}"
+[ "$status" = 200 ] && [ "$(json '.items[0].role')" = admin ]
+verdict $? "the promoted user lists users through nginx ($status, $(json '.items[0].role'))"
+request GET "/api/admin/audit?target=user:$(json '.items[0].id')" "${auth[@]}"
+actor=$(json '.items[0].actor')
+[ "$status" = 200 ] && [[ "$actor" == cli:* ]]
+verdict $? "the audit trail names the operator ($status, $actor)"
 request POST /api/auth/refresh -H "authorization: Bearer $refresh"
 [ "$status" = 200 ] && [ "$(json .refresh_token)" != "$refresh" ]
 verdict $? "refresh 200 with a new pair ($status)"

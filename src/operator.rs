@@ -169,12 +169,29 @@ fn read_password() -> Result<NewPassword, String> {
         .map_err(|reason| format!("the new password {reason}; nothing changed"))
 }
 
-/// Who runs the command, for the audit trail.
+/// Who runs the command, for the audit trail: `USER` or `LOGNAME`, or
+/// else the name `/etc/passwd` gives the process's user (a container
+/// sets neither variable).
 fn os_user() -> String {
-    ["USER", "LOGNAME"]
+    if let Some(name) = ["USER", "LOGNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-        .unwrap_or_default()
+    {
+        return name;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let uid = rustix::process::getuid().as_raw().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let named = passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)? == uid).then(|| name.to_owned())
+        });
+        named.unwrap_or_else(|| format!("uid-{uid}"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    String::new()
 }
 
 /// One line for a failure.
@@ -182,9 +199,7 @@ fn message(err: &domain::Error, username: &str) -> String {
     match err {
         Error::NotFound => format!("no account is named {username:?}"),
         Error::LastAdmin => format!("{username} is the last active admin: {err}"),
-        Error::Unavailable(_) | Error::Internal(_) => {
-            format!("{err}: {}", telemetry::error_chain(err))
-        }
+        Error::Unavailable(_) | Error::Internal(_) => telemetry::error_chain(err),
         other => other.to_string(),
     }
 }
