@@ -55,9 +55,8 @@ pub async fn run(env: &ProcessEnv, command: AdminCommand) -> ExitCode {
 }
 
 async fn execute(env: &ProcessEnv, command: AdminCommand) -> Result<(), String> {
-    // Warnings only unless RUST_LOG says otherwise: the output is the
-    // command's own.
-    telemetry::init_with_default(env.log_format().map_err(|e| e.to_string())?, "warn");
+    // Standard output is the command's own answer.
+    telemetry::init_for_command(env.log_format().map_err(|e| e.to_string())?);
     // Read before connecting, so a refused password costs no connection.
     let password = match &command {
         AdminCommand::SetPassword { rest, .. } if !rest.is_empty() => {

@@ -30,17 +30,27 @@ tokio::task_local! {
 
 /// Sets up the global subscriber. `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {
-    init_with_default(format, "info");
-}
-
-/// [`init`], with `default` as the filter when `RUST_LOG` is not set.
-pub fn init_with_default(format: LogFormat, default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a terminal, never into files or container logs.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    install(format, "info", ansi, std::io::stdout);
+}
+
+/// Logging for a command whose standard output is its answer (`catalog
+/// admin …`): to standard error, warnings only unless `RUST_LOG` says
+/// otherwise.
+pub fn init_for_command(format: LogFormat) {
+    install(format, "warn", false, std::io::stderr);
+}
+
+fn install<W>(format: LogFormat, default: &str, ansi: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_writer(writer);
     // `try_init` so tests that build several apps don't fight over it.
     let _ = match format {
         LogFormat::Human => builder.try_init(),
