@@ -372,18 +372,25 @@ impl Catalog {
                 let (edited, audited) = conn
                     .transaction::<_, Error, _>(async |conn| {
                         lock_at_expected(conn, id, &expected).await?;
-                        let was = find(conn, id)
-                            .await?
-                            .ok_or_else(|| Error::internal("a locked product vanished"))?;
+                        // What an admin's edit changes is recorded; an
+                        // owner's costs no extra read.
+                        let was = match acting {
+                            Acting::Owner => None,
+                            Acting::Admin => Some(
+                                find(conn, id)
+                                    .await?
+                                    .ok_or_else(|| Error::internal("a locked product vanished"))?,
+                            ),
+                        };
                         db::products::update(conn, id, &changes, now).await?;
                         let edited = find(conn, id)
                             .await?
                             .ok_or_else(|| Error::internal("a locked product vanished"))?;
                         index(conn, &edited, before).await?;
-                        let audited = match acting {
-                            Acting::Owner => None,
-                            Acting::Admin => {
-                                let action = audited_edit(&actor, &was, &edited);
+                        let audited = match &was {
+                            None => None,
+                            Some(was) => {
+                                let action = audited_edit(&actor, was, &edited);
                                 action.record(conn, now).await?;
                                 Some(action)
                             }
