@@ -88,17 +88,22 @@ value_type!(
     })
 );
 
+/// An id in a path, in the one spelling a `Location` header gives it;
+/// `noun` names what it identifies in the refusal.
+fn path_id<T: Type>(value: &str, noun: &str) -> Result<i64, ParseError<T>> {
+    canonical_positive(value)
+        .and_then(|id| i64::try_from(id).ok())
+        .ok_or_else(|| {
+            ParseError::custom(format!(
+                "must be a {noun} id: a positive whole number in plain digits, \
+                 without a sign or leading zeros"
+            ))
+        })
+}
+
 impl ParseFromParameter for ProductId {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        canonical_positive(value)
-            .and_then(|id| i64::try_from(id).ok())
-            .map(Self)
-            .ok_or_else(|| {
-                ParseError::custom(
-                    "must be a product id: a positive whole number in plain digits, \
-                     without a sign or leading zeros",
-                )
-            })
+        path_id::<Self>(value, "product").map(Self)
     }
 }
 
@@ -293,15 +298,7 @@ value_type!(
 
 impl ParseFromParameter for UserId {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        canonical_positive(value)
-            .and_then(|id| i64::try_from(id).ok())
-            .map(Self)
-            .ok_or_else(|| {
-                ParseError::custom(
-                    "must be a user id: a positive whole number in plain digits, \
-                     without a sign or leading zeros",
-                )
-            })
+        path_id::<Self>(value, "user").map(Self)
     }
 }
 
