@@ -132,6 +132,15 @@ pub fn page_matching_statement(
     query.bind::<BigInt, _>(limit)
 }
 
+/// `text` folded as the stored forms are, by the database's `LOWER()`.
+#[tracing::instrument(level = "debug", skip(conn))]
+pub async fn fold(conn: &mut Conn, text: &str) -> Result<String> {
+    let lower = diesel::dsl::sql::<Text>("LOWER(")
+        .bind::<Text, _>(text.to_owned())
+        .sql(")");
+    Ok(diesel::select(lower).get_result(conn).await?)
+}
+
 /// Up to `limit` accounts whose folded `fold` starts with the folded
 /// `prefix`, in (fold, id) order, after `after` (a stored fold and an id)
 /// when given.

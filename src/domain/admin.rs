@@ -277,8 +277,9 @@ async fn prefix_page(
         let last = emails.last().expect("room is at least one");
         Position::Step(2, last.email_fold.clone(), last.id)
     });
-    // Usernames hold only ASCII, which both folds lower alike.
-    let folded = prefix.to_lowercase();
+    // Folded by the same LOWER() as the username part's match, so the
+    // accounts passed over are exactly those it listed.
+    let folded = db::admin::fold(conn, prefix).await?;
     rows.extend(
         emails
             .into_iter()
